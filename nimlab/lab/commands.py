@@ -1,0 +1,69 @@
+"""`nimlab lab up|down|status|logs`: the launcher's command-line face."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import httpx
+
+from nimlab.lab.local import LocalBackend
+from nimlab.lab.services import default_services
+
+KEY_LINES = ("Selected profile", "Model loaded", "Engine warm", "Detected", "error", "Error")
+
+
+def add_parser(sub: argparse._SubParsersAction, func) -> None:
+    p = sub.add_parser("lab", help="start, stop and inspect the course's services")
+    p.add_argument("action", choices=["up", "down", "status", "logs"])
+    p.add_argument("service", nargs="?", help="for logs: which service (default: nim)")
+    p.add_argument("--backend", choices=["local"], default="local",
+                   help="local processes (default, no Docker needed)")
+    p.set_defaults(func=func)
+
+
+def _profile(url: str) -> str:
+    try:
+        meta = httpx.get(url + "/v1/metadata", timeout=2).json()
+        return f"{meta['selectedModelProfileName']} ({meta['selectedModelProfileId'][:12]}…)"
+    except (httpx.HTTPError, ValueError, KeyError):
+        return "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    backend = LocalBackend()
+    if args.action == "up":
+        for spec in default_services():
+            print(f"starting {spec.name}: {spec.what} on {spec.url} (log: {backend.log_path(spec.name)})")
+            backend.start(spec)
+
+            def show(line: str) -> None:
+                if any(k in line for k in KEY_LINES):
+                    print(f"  {spec.name} | {line.split('] ', 1)[-1]}")
+
+            backend.wait_ready(spec, progress=show)
+            print(f"  {spec.name} ready")
+        print("\nThe course is up:")
+        for spec in default_services():
+            print(f"  {spec.name:6} {spec.url}/v1   ({spec.what})")
+        print("Try:  curl -s http://127.0.0.1:8000/v1/models   |   stop with: nimlab lab down")
+        return 0
+    if args.action == "down":
+        stopped = [n for n in backend.names() if backend.stop(n)]
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    if args.action == "status":
+        names = backend.names() or [s.name for s in default_services()]
+        print(f"{'service':10} {'state':9} {'url':26} profile")
+        worst = 0
+        for name in names:
+            st = backend.status(name)
+            prof = _profile(st.url) if name == "nim" and st.state == "ready" else ""
+            print(f"{name:10} {st.state:9} {st.url or '-':26} {prof} {st.detail}")
+            worst = max(worst, 0 if st.state == "ready" else 1)
+        return worst
+    if args.action == "logs":
+        print(backend.tail(args.service or "nim", 200))
+        return 0
+    print(f"unknown action {args.action}", file=sys.stderr)
+    return 2

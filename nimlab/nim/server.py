@@ -1,0 +1,114 @@
+"""Start-up, in one direction: config -> manifest -> hardware -> selection -> engine -> API.
+
+Anything that makes the service unusable (bad variable, unknown or unrunnable forced profile) stops it
+here, before a port is opened, with exit status 1 and a one-line next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+
+from nimlab import __version__
+from nimlab.errors import NimlabError
+from nimlab.nim import config as nim_config
+from nimlab.nim import hardware, selection
+from nimlab.nim.app import WHAT_THIS_IS, NimState, build_app
+from nimlab.nim.manifest import load_manifest
+from nimlab.nim.metrics import NimMetrics
+
+log = logging.getLogger("nimlab.nim")
+
+LOG_FORMAT = "%(levelname)s %(asctime)s.%(msecs)03d %(filename)s:%(lineno)d] %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=logging.DEBUG if level == "TRACE" else getattr(logging, level),
+                        format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S", stream=sys.stdout, force=True)
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def prepare(cfg: nim_config.NimConfig) -> NimState:
+    """Everything up to (not including) loading the model. Raises NimlabError on a bad start."""
+    manifest = load_manifest(cfg.manifest_path)
+    facts = hardware.detect()
+    chosen = selection.select(manifest, facts, forced=cfg.model_profile, lora=cfg.peft_source is not None)
+    for line in selection.startup_lines(chosen):
+        log.info(line)
+    name = cfg.served_model_name or manifest.served_model_name
+    p = chosen.profile
+    metrics = NimMetrics(name, p.id, p.name, p.tags.get("llm_engine", ""))
+    return NimState(config=cfg, manifest=manifest, hardware=facts, selection=chosen, served_model_name=name,
+                    metrics=metrics)
+
+
+def load_engine(state: NimState) -> None:
+    """Load weights, start the engine with the profile's schedule, warm it, then flip ready."""
+    from nimlab.engine import Engine, SamplingParams, load_model
+    from nimlab.nim.serving import OpenAIServing
+
+    runtime = state.selection.profile.runtime
+    assert runtime is not None  # selection only returns runnable profiles
+    try:
+        t0 = time.monotonic()
+        log.info("Preparing model workspace...")
+        loaded = load_model(runtime.precision, cache_dir=state.config.cache_path)
+        log.info("Model loaded from %s in %.1f s (%s)", loaded.source, time.monotonic() - t0, runtime.precision)
+        engine = Engine(loaded, max_num_seqs=runtime.max_num_seqs, kv_capacity_tokens=runtime.kv_cache_tokens,
+                        max_queue=state.config.max_queue, max_model_len=state.config.max_model_len)
+        engine.start()
+        log.info("Engine schedule: %s (max_num_seqs=%d, KV pool %d tokens)", runtime.schedule,
+                 runtime.max_num_seqs, runtime.kv_cache_tokens)
+        warm_ids = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
+        for _ in engine.generate(warm_ids, SamplingParams(max_tokens=2, temperature=0)):
+            pass
+        state.serving = OpenAIServing(engine, state.served_model_name, state.metrics)
+        state.ready_event.set()
+        log.info("Engine warm; service ready after %.1f s", time.time() - state.started)
+    except NimlabError as exc:
+        state.load_error = str(exc)
+        log.error("%s", exc.render())
+    except Exception as exc:  # any load failure becomes a visible not-ready state, never a silent hang
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.exception("model load failed")
+
+
+def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
+    """Run the course NIM until SIGINT/SIGTERM. Returns the process exit status."""
+    import uvicorn
+
+    try:
+        cfg = nim_config.from_env()
+        setup_logging(cfg.log_level)
+        log.info("nimlab course NIM %s (NIM LLM API %s): %s", __version__, "1.0.0", WHAT_THIS_IS)
+        state = prepare(cfg)
+    except NimlabError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    app = build_app(state)
+    loader = threading.Thread(target=load_engine, args=(state,), name="nimlab-loader", daemon=True)
+
+    @app.on_event("startup")
+    async def _start() -> None:
+        loader.start()
+
+    @app.on_event("shutdown")
+    async def _stop() -> None:
+        if state.serving is not None:
+            state.serving.engine.stop()
+
+    listen = port or cfg.port
+    log.info("Serving the OpenAI API on http://%s:%d (health: /v1/health/ready, metrics: /v1/metrics)",
+             host, listen)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=listen, log_config=None, access_log=False,
+                                           timeout_graceful_shutdown=5, lifespan="on"))
+    try:
+        server.run()
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{listen} ({exc.strerror})\n  next: stop what uses the port "
+              f"(`nimlab lab down`) or set NIM_SERVER_PORT", file=sys.stderr)
+        return 1
+    return 0 if server.started else 1

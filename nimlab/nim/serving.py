@@ -1,0 +1,170 @@
+"""Serving: turns validated OpenAI requests into engine requests and engine deltas into OpenAI responses.
+
+Errors are values here (ServingError), mapped to HTTP status and an OpenAI error body by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
+from nimlab.errors import EngineError, InvalidRequestError, OverloadedError
+from nimlab.nim.metrics import NimMetrics
+from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body, new_id, now
+
+
+@dataclass
+class ServingError(Exception):
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+class OpenAIServing:
+    """Chat and text completions over one engine; knows nothing about profiles or hardware."""
+
+    def __init__(self, engine: Engine, served_model_name: str, metrics: NimMetrics) -> None:
+        self.engine = engine
+        self.tokenizer = engine.tokenizer
+        self.model_name = served_model_name
+        self.metrics = metrics
+
+    # ---- prompt building --------------------------------------------------------------------------
+    def chat_prompt_ids(self, req: ChatCompletionRequest) -> list[int]:
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                    for m in req.messages]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def completion_prompt_ids(self, req: CompletionRequest) -> list[int]:
+        text = req.prompt_text()
+        if not text:
+            raise ServingError(400, "prompt must not be empty", param="prompt")
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _params(self, req: ChatCompletionRequest | CompletionRequest, prompt_len: int) -> SamplingParams:
+        if req.model != self.model_name:
+            raise ServingError(404, f"The model `{req.model}` does not exist. This server serves "
+                               f"`{self.model_name}` (see /v1/models).", "invalid_request_error", "model",
+                               "model_not_found")
+        max_tokens = req.requested_max_tokens()
+        if max_tokens is None:
+            max_tokens = max(1, self.engine.max_model_len - prompt_len)
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            seed=req.seed,
+            stop=req.stop_list(),
+            ignore_eos=req.ignore_eos,
+        )
+
+    def _submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[GenerationRequest, asyncio.Queue]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Delta] = asyncio.Queue()
+        request = GenerationRequest(prompt_ids=prompt_ids, params=params,
+                                    sink=lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
+        try:
+            self.engine.submit(request)
+        except InvalidRequestError as exc:
+            raise ServingError(400, str(exc), param=exc.param) from exc
+        except OverloadedError as exc:
+            raise ServingError(429, f"{exc}; {exc.hint}", "rate_limit_exceeded", code="queue_full") from exc
+        except EngineError as exc:
+            raise ServingError(503, str(exc), "service_unavailable") from exc
+        return request, queue
+
+    async def _deltas(self, request: GenerationRequest, queue: asyncio.Queue) -> AsyncIterator[Delta]:
+        """Yield deltas until the last; record metrics; free the engine slot if the consumer goes away."""
+        start, first = time.monotonic(), None
+        last: Delta | None = None
+        try:
+            while True:
+                delta = await queue.get()
+                if first is None and delta.token_ids:
+                    first = time.monotonic() - start
+                last = delta
+                yield delta
+                if delta.finish_reason is not None:
+                    return
+        finally:
+            request.cancel()
+            if last is not None and last.finish_reason in ("stop", "length"):
+                self.metrics.observe_request(last.prompt_tokens, last.completion_tokens, first,
+                                             time.monotonic() - start, last.finish_reason)
+
+    # ---- chat -------------------------------------------------------------------------------------
+    def start_chat(self, req: ChatCompletionRequest) -> tuple[GenerationRequest, asyncio.Queue]:
+        ids = self.chat_prompt_ids(req)
+        return self._submit(ids, self._params(req, len(ids)))
+
+    def start_completion(self, req: CompletionRequest) -> tuple[GenerationRequest, asyncio.Queue]:
+        ids = self.completion_prompt_ids(req)
+        return self._submit(ids, self._params(req, len(ids)))
+
+    async def full_response(self, kind: str, started: tuple[GenerationRequest, asyncio.Queue]) -> dict[str, Any]:
+        text, last = [], None
+        async for delta in self._deltas(*started):
+            text.append(delta.text)
+            last = delta
+        assert last is not None
+        if last.error or last.finish_reason not in ("stop", "length"):
+            raise ServingError(500, last.error or f"generation ended: {last.finish_reason}", "internal_error")
+        usage = {"prompt_tokens": last.prompt_tokens, "completion_tokens": last.completion_tokens,
+                 "total_tokens": last.prompt_tokens + last.completion_tokens}
+        content = "".join(text)
+        if kind == "chat":
+            choice = {"index": 0, "message": {"role": "assistant", "content": content},
+                      "finish_reason": last.finish_reason, "logprobs": None}
+            return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": now(),
+                    "model": self.model_name, "choices": [choice], "usage": usage}
+        choice = {"index": 0, "text": content, "finish_reason": last.finish_reason, "logprobs": None}
+        return {"id": new_id("cmpl"), "object": "text_completion", "created": now(), "model": self.model_name,
+                "choices": [choice], "usage": usage}
+
+    async def stream(self, kind: str, started: tuple[GenerationRequest, asyncio.Queue],
+                     include_usage: bool) -> AsyncIterator[str]:
+        """SSE lines. After the 200 has gone out, a failure is an error event, then [DONE], never a hang."""
+        rid, created = new_id("chatcmpl" if kind == "chat" else "cmpl"), now()
+        obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+
+        def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
+            body: dict[str, Any] = {"id": rid, "object": obj, "created": created, "model": self.model_name,
+                                    "choices": choices}
+            if include_usage:
+                body["usage"] = usage
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        def choice(text: str | None, finish: str | None, role: bool = False) -> dict[str, Any]:
+            if kind == "chat":
+                delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else (
+                    {"content": text} if text else {})
+                return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+        if kind == "chat":
+            yield chunk([choice(None, None, role=True)])
+        async for delta in self._deltas(*started):
+            if delta.error or (delta.finish_reason not in (None, "stop", "length")):
+                err = error_body(delta.error or f"generation ended: {delta.finish_reason}", "internal_error")
+                yield f"data: {json.dumps(err)}\n\n"
+                break
+            if delta.text:
+                yield chunk([choice(delta.text, None)])
+            if delta.finish_reason is not None:
+                yield chunk([choice(None, delta.finish_reason)])
+                if include_usage:
+                    usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
+                             "total_tokens": delta.prompt_tokens + delta.completion_tokens}
+                    yield chunk([], usage)
+        yield "data: [DONE]\n\n"
