@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+for dep in scripts/deps/*.sh; do
+  [[ -e "$dep" ]] || continue
+  echo "[test] $dep"
+  bash "$dep"
+done
 echo "[test] ruff"
 .venv/bin/ruff check nimlab tests bench
 echo "[test] pytest"

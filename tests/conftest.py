@@ -1,0 +1,31 @@
+"""Shared fixtures. Real parts only: services are started as real processes on loopback ports."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nimlab.lab.launch import course_nim
+
+MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One NIM_CACHE_PATH for the whole run, so only the first service start dequantizes the GGUF."""
+    os.environ.setdefault("NIM_CACHE_PATH", str(tmp_path_factory.mktemp("nim-cache")))
+
+
+@pytest.fixture(scope="session")
+def nim_optimized():
+    """The course NIM as auto-selection leaves it on this machine (needs >= 2 usable CPUs)."""
+    with course_nim() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def nim_generic():
+    """The course NIM forced onto its generic profile (same weights, one request at a time)."""
+    with course_nim(env={"NIM_MODEL_PROFILE": "nimlab_generic-fp32-tp1-pp1"}) as running:
+        yield running
