@@ -1,0 +1,90 @@
+"""Sandbox step 1, run as root inside fresh net/mount/pid namespaces: hide, limit, drop privileges, exec.
+
+Invoked by sandbox.py as `unshare --net --mount --pid --fork --kill-child --mount-proc python -I _bootstrap.py CFG`.
+Standard library only, no imports from nimlab: this file must not depend on anything the submission can touch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import os
+import resource
+import socket
+import struct
+import sys
+
+MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 4096, 8192, 16384, 1 << 18
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)
+    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The topmost folder above `path` that others may not enter (e.g. /root, mode 0700), if any."""
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts)):
+        anc = "/" + "/".join(parts[:i])
+        if not os.stat(anc).st_mode & 0o001:
+            return anc
+    return None
+
+
+def _reveal(libc: ctypes.CDLL, paths: list[str], stage: str) -> None:
+    """Make `paths` (the Python install) reachable although a closed folder holds them: stage a bind mount,
+    cover the closed folder with an empty tmpfs, recreate the path inside and move the mount there."""
+    todo = [(p, a) for p in paths if (a := _closed_ancestor(p))]
+    for i, (p, _) in enumerate(todo):
+        os.mkdir(f"{stage}/{i}", 0o700)
+        _mount(libc, p, f"{stage}/{i}", None, MS_BIND | MS_REC, None)
+    for a in sorted({a for _, a in todo}):
+        _mount(libc, "none", a, "tmpfs", 0, "size=64k,mode=0755")
+    for i, (p, _) in enumerate(todo):
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        _mount(libc, f"{stage}/{i}", p, None, MS_MOVE, None)
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE, None)
+    _reveal(libc, cfg["reveal"], cfg["stage"])
+    for path in cfg["hide"]:
+        if os.path.isdir(path):
+            _mount(libc, "none", path, "tmpfs", 0, "size=4k,mode=000")
+        elif os.path.exists(path):
+            _mount(libc, "/dev/null", path, None, MS_BIND, None)
+    _loopback_up()
+    limits = cfg["limits"]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (limits["as"], limits["as"]))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
+    os.setgroups([])
+    os.setgid(cfg["uid"])
+    os.setuid(cfg["uid"])
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise SystemExit("refusing to run a submission as root")
+    os.umask(0o077)
+    os.chdir(cfg["cwd"])
+    os.execve(cfg["python"], [cfg["python"], "-I", cfg["runner"], cfg["job"], str(cfg["fd"])], cfg["env"])
+
+
+if __name__ == "__main__":
+    main()

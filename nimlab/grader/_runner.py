@@ -1,0 +1,183 @@
+"""Sandbox step 2, unprivileged and offline: run the calls of one job on the learner's code, report each as JSON.
+
+Reports travel on a pipe the grader reads; the grader, not this process, decides scores, so anything the
+submission does to this process can only lose its own points. Standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+OUTPUT_CAP = 64 * 1024
+
+
+class CallTimeout(BaseException):
+    """Raised by the per-call timer."""
+
+
+class CappedText(io.TextIOBase):
+    """Keeps the first OUTPUT_CAP characters a submission prints and drops the rest (huge output stays cheap)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.left = real, OUTPUT_CAP
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if self.left > 0:
+            chunk = s[: self.left]
+            self.left -= len(chunk)
+            self.real.write(chunk if self.left > 0 else chunk + "\n[output truncated]\n")
+            self.real.flush()
+        return len(s)
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    if depth > 20:
+        raise TypeError("value nests too deeply")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_jsonable(v, depth + 1) for v in value), key=repr)
+    raise TypeError(f"returned a {type(value).__name__}, which is not plain data (dict, list, str, number, bool)")
+
+
+def _learner_trace(exc: BaseException, entry: str) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == entry]
+    lines = [f"  {os.path.basename(f.filename)}, line {f.lineno}, in {f.name}: {f.line}" for f in frames[-5:]]
+    return "\n".join(lines)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"your code called sys.exit({exc.code!r}); a test cannot pass that way"
+    if isinstance(exc, CallTimeout):
+        return "this call ran out of time"
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _bridge(port: int, path: str) -> None:
+    """127.0.0.1:port inside this offline namespace -> a Unix socket the grader forwards to one live service."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+
+    def serve() -> None:
+        while True:
+            conn, _ = srv.accept()
+            up = socket.socket(socket.AF_UNIX)
+            try:
+                up.connect(path)
+            except OSError:
+                conn.close()
+                continue
+            threading.Thread(target=_pump, args=(conn, up), daemon=True).start()
+            threading.Thread(target=_pump, args=(up, conn), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    report = os.fdopen(int(sys.argv[2]), "w", buffering=1)
+    sys.stdout, sys.stderr = CappedText(sys.stdout), CappedText(sys.stderr)
+    for b in job.get("bridges", []):
+        _bridge(b["port"], b["socket"])
+    entry = os.path.abspath(job["entry"])
+    module: Any = None
+    import_error: dict[str, str] | None = None
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CallTimeout()
+
+    for call in job["calls"]:
+        started = time.monotonic()
+        rec: dict[str, Any] = {"id": call["id"]}
+        try:
+            if "function" in call:
+                if module is None and import_error is None:
+                    try:
+                        sys.path.append(os.path.dirname(entry))
+                        spec = importlib.util.spec_from_file_location("submission", entry)
+                        if spec is None or spec.loader is None:
+                            raise ImportError(f"cannot load {os.path.basename(entry)}")
+                        module = importlib.util.module_from_spec(spec)
+                        signal.signal(signal.SIGALRM, on_alarm)
+                        signal.setitimer(signal.ITIMER_REAL, job["call_timeout_s"])
+                        spec.loader.exec_module(module)
+                    except BaseException as exc:  # noqa: BLE001 - the learner's import can raise anything
+                        import_error = {"error": "importing your file failed: " + _describe(exc),
+                                        "trace": _learner_trace(exc, entry)}
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                if import_error is not None:
+                    rec.update(ok=False, **import_error)
+                else:
+                    fn = getattr(module, call["function"], None)
+                    if not callable(fn):
+                        raise AttributeError(f"your file has no function {call['function']}()")
+                    signal.signal(signal.SIGALRM, on_alarm)
+                    signal.setitimer(signal.ITIMER_REAL, job["call_timeout_s"])
+                    try:
+                        value = fn(*call.get("args", []), **call.get("kwargs", {}))
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    rec.update(ok=True, value=_jsonable(value))
+            elif "argv" in call:
+                p = subprocess.run(call["argv"], env=call.get("env", {}), capture_output=True,
+                                   timeout=job["call_timeout_s"], stdin=subprocess.DEVNULL)
+                rec.update(ok=True, value={"returncode": p.returncode,
+                                           "stdout": p.stdout[:OUTPUT_CAP * 4].decode(errors="replace"),
+                                           "stderr": p.stderr[:OUTPUT_CAP].decode(errors="replace")})
+            else:
+                rec.update(ok=False, error="unknown call")
+        except BaseException as exc:  # noqa: BLE001
+            rec.update(ok=False, error=_describe(exc), trace=_learner_trace(exc, entry))
+        rec["seconds"] = round(time.monotonic() - started, 4)
+        try:
+            line = json.dumps(rec)
+        except (TypeError, ValueError) as exc:
+            line = json.dumps({"id": call["id"], "ok": False, "error": f"result is not plain data: {exc}"})
+        report.write(line + "\n")
+    report.write(json.dumps({"done": True}) + "\n")
+    report.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""CSV gradebook for a batch: one row per submission, a column per exercise, the total and a status note."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from nimlab.grader.model import SubmissionResult
+
+
+def gradebook_csv(results: list[SubmissionResult]) -> str:
+    ids = list(dict.fromkeys(e.exercise for r in results for e in r.exercises))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["submission", *ids, "total", "max_total", "seconds", "note"])
+    for r in results:
+        by = {e.exercise: e for e in r.exercises}
+        notes = [r.message] if r.message else []
+        notes += [f"{e.exercise}: {e.message}" for e in r.exercises if e.message]
+        w.writerow([r.submission, *(f"{by[i].score:g}" if i in by else "" for i in ids), f"{r.score:g}",
+                    f"{r.max_score:g}", f"{r.seconds:.2f}", "; ".join(notes)])
+    return buf.getvalue()

@@ -1,0 +1,240 @@
+"""Run one job (the calls of one exercise on one submission) isolated, and always come back with an outcome.
+
+Isolation, from the outside in:
+  * a fresh process tree in new net, mount and pid namespaces (`unshare`), killed as a whole on timeout;
+  * no network: the namespace has only its own loopback; live services are bridged in one Unix socket each;
+  * hidden paths (solutions, the grader's work area) covered by empty read-protected tmpfs mounts;
+  * a throwaway uid (no passwd entry, no groups) that owns nothing but the job's own copy of the files;
+  * rlimits on address space, CPU time, file size, processes and open files;
+  * a minimal environment (no variables of the grader leak in) and `python -I` (no sitecustomize, no user site,
+    no script dir on sys.path: a submission's conftest.py / sitecustomize.py / json.py is never imported).
+The grader reads call reports from a pipe and scores them itself: the sandbox never sees expected values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+UID_BASE, UID_SPAN = 62000, 3000
+_uids = itertools.count()
+_uid_lock = threading.Lock()
+_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 30.0
+    call_timeout_s: float = 20.0
+    memory_mb: int = 1024
+    cpu_s: int = 60
+    fsize_mb: int = 16
+    nproc: int = 128
+    nofile: int = 256
+
+
+@dataclass(frozen=True)
+class Job:
+    files: Path  # the learner's files for this exercise (already a sanitized copy)
+    entry: str  # relative to files
+    calls: list[dict[str, Any]]
+    limits: Limits = Limits()
+    hide: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()  # base URLs (http://127.0.0.1:PORT) reachable from inside
+
+
+@dataclass
+class Outcome:
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished: bool = False
+    timed_out: bool = False
+    returncode: int | None = None
+    output: str = ""
+    seconds: float = 0.0
+
+    def stop_reason(self) -> str:
+        """Learner-facing words for why calls without a report never ran."""
+        if self.timed_out:
+            return "your code ran past the time limit, so the grader stopped it"
+        rc = self.returncode
+        if rc is not None and rc < 0 or (rc or 0) > 128:
+            sig = -rc if rc is not None and rc < 0 else (rc or 0) - 128
+            name = {signal.SIGXFSZ: "it wrote more data than allowed", signal.SIGXCPU: "it used too much CPU time",
+                    signal.SIGKILL: "it was killed (out of memory or limits)",
+                    signal.SIGSEGV: "it crashed (segmentation fault)"}.get(sig, f"signal {sig}")
+            return f"your program stopped early: {name}"
+        return f"your program exited before this test ran (exit status {rc})"
+
+
+def grade_root() -> Path:
+    """A root-owned work area other sandboxes cannot list (0711); each job gets an unguessable subfolder."""
+    global _root
+    if _root is None or not _root.exists():
+        _root = Path(tempfile.mkdtemp(prefix="nimlab-grade-"))
+        os.chmod(_root, 0o711)
+    return _root
+
+
+def _python_roots() -> list[str]:
+    """Where this interpreter and its libraries live (resolved), so the sandbox can run it as another uid."""
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    return sorted(roots)
+
+
+def _next_uid() -> int:
+    with _uid_lock:
+        return UID_BASE + next(_uids) % UID_SPAN
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, n), uid, uid)
+
+
+class _Bridge:
+    """Grader side of a bridge: accepts on a Unix socket, connects to one live service on 127.0.0.1."""
+
+    def __init__(self, sock_path: Path, url: str) -> None:
+        host_port = url.split("://", 1)[-1].split("/", 1)[0]
+        host, port = host_port.rsplit(":", 1)
+        if host not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"live services must be on 127.0.0.1, not {host}")
+        self.target, self.port = ("127.0.0.1", int(port)), int(port)
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(str(sock_path))
+        os.chmod(sock_path, 0o777)
+        self.srv.listen(32)
+        self.srv.settimeout(0.5)
+        self.closed = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        from nimlab.grader._runner import _pump
+
+        while not self.closed:
+            try:
+                conn, _ = self.srv.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                up = socket.create_connection(self.target, timeout=5)
+                up.settimeout(None)
+            except OSError:
+                conn.close()
+                continue
+            threading.Thread(target=_pump, args=(conn, up), daemon=True).start()
+            threading.Thread(target=_pump, args=(up, conn), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.srv.close()
+
+
+def _drain(stream: Any, keep: int, sink: list[bytes]) -> None:
+    total = 0
+    while chunk := stream.read(65536):
+        if total < keep:
+            sink.append(chunk[: keep - total])
+        total += len(chunk)
+    if total > keep:
+        sink.append(f"\n[{total - keep} more bytes of output dropped]".encode())
+
+
+def _read_reports(fd: int, out: Outcome, cap: int = 8 * 1024 * 1024) -> None:
+    seen = 0
+    with os.fdopen(fd, "rb") as f:
+        for raw in f:
+            seen += len(raw)
+            if seen > cap:
+                break
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if rec.get("done") is True:
+                out.finished = True
+            elif isinstance(rec.get("id"), str) and rec["id"] not in out.reports:
+                out.reports[rec["id"]] = rec  # first report per call wins
+
+
+def run_job(job: Job) -> Outcome:
+    started = time.monotonic()
+    uid = _next_uid()
+    job_dir = grade_root() / secrets.token_hex(12)
+    job_dir.mkdir(mode=0o700)
+    bridges: list[_Bridge] = []
+    out = Outcome()
+    try:
+        files = job_dir / "files"
+        shutil.copytree(job.files, files, symlinks=True)
+        _chown_tree(job_dir, uid)
+        spec = []
+        for i, url in enumerate(job.services):
+            b = _Bridge(job_dir / f"svc{i}.sock", url)
+            bridges.append(b)
+            spec.append({"port": b.port, "socket": str(job_dir / f"svc{i}.sock")})
+        job_file = job_dir / "job.json"
+        job_file.write_text(json.dumps({"entry": str(files / job.entry), "calls": job.calls, "bridges": spec,
+                                        "call_timeout_s": job.limits.call_timeout_s}))
+        os.chmod(job_file, 0o644)
+        stage = job_dir / "stage"
+        stage.mkdir(mode=0o700)
+        os.chown(stage, 0, 0)
+        r, w = os.pipe()
+        lim = job.limits
+        cfg = {
+            "hide": list(job.hide), "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files), "python": sys.executable,
+            "runner": str(HERE / "_runner.py"), "job": str(job_file), "fd": w,
+            "limits": {"as": lim.memory_mb << 20, "cpu": lim.cpu_s, "fsize": lim.fsize_mb << 20,
+                       "nproc": lim.nproc, "nofile": lim.nofile},
+            "env": {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(files),
+                    "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
+        }
+        argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                sys.executable, "-I", str(HERE / "_bootstrap.py"), json.dumps(cfg)]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                pass_fds=(w,), start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin"})
+        os.close(w)
+        sink: list[bytes] = []
+        readers = [threading.Thread(target=_read_reports, args=(r, out), daemon=True),
+                   threading.Thread(target=_drain, args=(proc.stdout, 16384, sink), daemon=True)]
+        for t in readers:
+            t.start()
+        try:
+            out.returncode = proc.wait(timeout=lim.timeout_s)
+        except subprocess.TimeoutExpired:
+            out.timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out.returncode = proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+        out.output = b"".join(sink).decode(errors="replace")
+    finally:
+        for b in bridges:
+            b.close()
+        shutil.rmtree(job_dir, ignore_errors=True)
+        out.seconds = round(time.monotonic() - started, 3)
+    return out
