@@ -1,18 +1,21 @@
 """Public tests for exercise 1 (the grader runs these and hidden ones). Run: python -m pytest -q here."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
 
-from answer import classify
 
+_spec = importlib.util.spec_from_file_location("ex01_answer", Path(__file__).parent / "answer.py")
+answer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(answer)
 CASES = yaml.safe_load((Path(__file__).parent / "public_cases.yaml").read_text())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_public(case):
-    got = classify(*case["call"]["args"])
+    got = answer.classify(*case["call"]["args"])
     if case["check"] == "verdict":
         assert got["verdict"] == case["expect"]["verdict"]
     else:
