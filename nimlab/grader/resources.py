@@ -1,0 +1,68 @@
+"""Live services an exercise's manifest asks for (`resources:`), started once per grading run and shared.
+
+`course_nim_pair`: the course NIM twice, on its auto-selected optimized profile and forced onto the generic
+one. Before any grading, the grader checks through /v1/metadata that each really runs the profile the tests
+expect, so a machine that cannot run the optimized profile fails loudly instead of grading unfairly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import httpx
+
+from nimlab.errors import ServiceError
+
+GENERIC = "nimlab_generic-fp32-tp1-pp1"
+
+
+def _profile(url: str) -> tuple[str, dict[str, str]]:
+    meta = httpx.get(url.rstrip("/") + "/v1/metadata", timeout=10).json()
+    return meta["selectedModelProfileName"], meta.get("profileTags", {})
+
+
+def describe_pair(optimized: str, generic: str) -> dict[str, str]:
+    opt_name, opt_tags = _profile(optimized)
+    gen_name, gen_tags = _profile(generic)
+    if not any(t in opt_tags for t in ("gpu", "cpu")):
+        raise ServiceError(f"the 'optimized' course NIM at {optimized} runs the generic profile {opt_name}",
+                           hint="grade exercise 4 on a machine with >= 2 usable CPUs (or pass a URL that is optimized)")
+    if any(t in gen_tags for t in ("gpu", "cpu")):
+        raise ServiceError(f"the 'generic' course NIM at {generic} runs the optimized profile {gen_name}",
+                           hint=f"start it with NIM_MODEL_PROFILE={GENERIC}")
+    return {"course_nim_pair.optimized": optimized.rstrip("/"), "course_nim_pair.generic": generic.rstrip("/"),
+            "course_nim_pair.optimized_profile": opt_name, "course_nim_pair.generic_profile": gen_name}
+
+
+@contextlib.contextmanager
+def provide(names: set[str], given: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """Yield the resource map for `names`; URLs in `given` ("course_nim_pair.optimized": URL, ...) are reused."""
+    given = dict(given or {})
+    if "course_nim_pair" not in names:
+        yield given
+        return
+    with contextlib.ExitStack() as stack:
+        urls = {k: given.get(f"course_nim_pair.{k}") for k in ("optimized", "generic")}
+        missing = [k for k, v in urls.items() if not v]
+        if missing:
+            from nimlab.lab.launch import course_nim
+
+            env = {"optimized": None, "generic": {"NIM_MODEL_PROFILE": GENERIC}}
+            errors: list[BaseException] = []
+
+            def start(kind: str) -> None:
+                try:
+                    urls[kind] = stack.enter_context(course_nim(env=env[kind])).url
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=start, args=(k,)) for k in missing]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+        yield {**given, **describe_pair(str(urls["optimized"]), str(urls["generic"]))}
