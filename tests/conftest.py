@@ -8,8 +8,6 @@ import pytest
 
 from nimlab.lab.launch import course_nim
 
-MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:

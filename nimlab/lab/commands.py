@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"starting {spec.name}: {spec.what} on {spec.url} (log: {backend.log_path(spec.name)})")
             backend.start(spec)
 
-            def show(line: str) -> None:
+            def show(line: str, name: str = spec.name) -> None:
                 if any(k in line for k in KEY_LINES):
-                    print(f"  {spec.name} | {line.split('] ', 1)[-1]}")
+                    print(f"  {name} | {line.split('] ', 1)[-1]}")
 
             backend.wait_ready(spec, progress=show)
             print(f"  {spec.name} ready")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ class ServiceSpec:
 
 
 def course_nim(port: int | None = None, env: dict[str, str] | None = None) -> ServiceSpec:
-    port = port or PORTS["nim"]
+    port = port or int(os.environ.get("NIM_SERVER_PORT") or PORTS["nim"])
     return ServiceSpec(
         name="nim",
         argv=(sys.executable, "-m", "nimlab", "serve", "--host", "127.0.0.1", "--port", str(port)),

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nimlab import __version__
-from nimlab.engine import Engine
 from nimlab.nim.config import NimConfig
 from nimlab.nim.hardware import HardwareFacts
 from nimlab.nim.manifest import Manifest

@@ -7,6 +7,7 @@ here, before a port is opened, with exit status 1 and a one-line next step.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -88,6 +89,12 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
     except NimlabError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
+    listen = port or cfg.port
+    busy = _port_busy(host, listen)
+    if busy:
+        print(f"error: cannot listen on {host}:{listen} ({busy})\n  next: stop what uses the port "
+              f"(`nimlab lab down`) or choose another with NIM_SERVER_PORT / --port", file=sys.stderr)
+        return 1
     app = build_app(state)
     loader = threading.Thread(target=load_engine, args=(state,), name="nimlab-loader", daemon=True)
 
@@ -100,15 +107,26 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
         if state.serving is not None:
             state.serving.engine.stop()
 
-    listen = port or cfg.port
     log.info("Serving the OpenAI API on http://%s:%d (health: /v1/health/ready, metrics: /v1/metrics)",
              host, listen)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=listen, log_config=None, access_log=False,
                                            timeout_graceful_shutdown=5, lifespan="on"))
     try:
         server.run()
-    except OSError as exc:
-        print(f"error: cannot listen on {host}:{listen} ({exc.strerror})\n  next: stop what uses the port "
-              f"(`nimlab lab down`) or set NIM_SERVER_PORT", file=sys.stderr)
+    except SystemExit as exc:  # uvicorn exits on a failed start-up; keep our exit status contract
+        print(f"error: the server stopped during start-up (status {exc.code})\n  next: read the log above",
+              file=sys.stderr)
         return 1
     return 0 if server.started else 1
+
+
+def _port_busy(host: str, port: int) -> str | None:
+    """Bind-test the port before loading anything, so a clash costs no model load and says so plainly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
