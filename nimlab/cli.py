@@ -31,6 +31,12 @@ def _lab(args: argparse.Namespace) -> int:
     return commands.run(args)
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from nimlab.grader.cli import run_export, run_grade
+
+    return run_grade(args) if args.command == "grade" else run_export(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nimlab", description="nimlab: take the NIM or build the stack?")
     parser.add_argument("--version", action="version", version=f"nimlab {__version__}")
@@ -45,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", default=None, help="another manifest file (default: the packaged one)")
     p.add_argument("-v", "--verbose", action="store_true", help="say why for every profile")
     p.set_defaults(func=_list_profiles)
+
+    from nimlab.grader import options as grade_options
+
+    p = sub.add_parser("grade", help="grade submissions: a folder, a zip, or a folder of them")
+    grade_options.add_grade_arguments(p)
+    p.set_defaults(func=_grade)
+    p = sub.add_parser("grade-export", help="write the learner bundle or the Gradescope autograder zip")
+    grade_options.add_export_arguments(p)
+    p.set_defaults(func=_grade)
 
     from nimlab.lab import commands as lab_commands
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 _spec = importlib.util.spec_from_file_location("ex02_answer", Path(__file__).parent / "answer.py")
 answer = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(answer)
@@ -19,7 +18,7 @@ def test_public(case):
     want = case["expect"]
     if case["check"] == "table":
         assert [r["year"] for r in got] == [r["year"] for r in want]
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert g["build"] == pytest.approx(w["build"], rel=0.01)
             assert g["nim"] == pytest.approx(w["nim"], rel=0.01)
     elif case["check"] == "number":

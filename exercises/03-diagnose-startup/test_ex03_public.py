@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 _spec = importlib.util.spec_from_file_location("ex03_answer", Path(__file__).parent / "answer.py")
 answer = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(answer)

@@ -6,6 +6,7 @@ submission does to this process can only lose its own points. Standard library o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import io
@@ -80,13 +81,11 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
         while data := a.recv(65536):
             b.sendall(data)
     except OSError:
-        pass
+        return
     finally:
         for s in (a, b):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _bridge(port: int, path: str) -> None:
