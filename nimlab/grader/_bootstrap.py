@@ -70,6 +70,9 @@ def main() -> None:
             _mount(libc, "none", path, "tmpfs", 0, "size=4k,mode=000")
         elif os.path.exists(path):
             _mount(libc, "/dev/null", path, None, MS_BIND, None)
+    for path in cfg["scratch"]:
+        if os.path.isdir(path):
+            _mount(libc, "none", path, "tmpfs", 0, "size=16m,mode=1777")
     _loopback_up()
     limits = cfg["limits"]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -98,7 +98,7 @@ def grade_exercise(spec: ExerciseSpec, files: Path | None, opts: Options, hide: 
     outcome = None
     if unique:
         services = tuple(sorted({opts.resources[k] for k in used if opts.resources[k].startswith("http")}))
-        limits = Limits(timeout_s=spec.timeout_s, call_timeout_s=min(spec.timeout_s, 20.0),
+        limits = Limits(timeout_s=spec.timeout_s, call_timeout_s=min(spec.timeout_s / 3, 20.0),
                         memory_mb=spec.memory_mb, cpu_s=int(spec.timeout_s) + 5)
         outcome = run_job(Job(files, spec.entry, list(unique.values()), limits, hide, services))
     results = []

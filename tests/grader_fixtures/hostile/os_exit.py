@@ -1,0 +1,5 @@
+
+# HOSTILE: os._exit(0) at import, skipping every handler.
+import os as _os
+
+_os._exit(0)

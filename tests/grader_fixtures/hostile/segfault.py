@@ -1,0 +1,5 @@
+
+# HOSTILE: crashes the interpreter at import.
+import ctypes as _ctypes
+
+_ctypes.string_at(0)
