@@ -12,6 +12,8 @@ HIDDEN_NOTE = "hidden test: only its name and points are shown"
 class TestResult:
     """One test of one exercise. `feedback` is learner-safe; `detail` is for instructors only."""
 
+    __test__ = False  # not a pytest class
+
     exercise: str
     name: str
     score: float

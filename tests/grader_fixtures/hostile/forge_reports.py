@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: reads the job file and writes forged "passed" reports to every open descriptor, then exits.
 import glob as _glob

@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: floods stdout and stderr (print and raw fd writes), then answers correctly.
 import os as _os

@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: hangs on one scenario only (the public licence one); every other answer is right.
 _ref_classify = classify

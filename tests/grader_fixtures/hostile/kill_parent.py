@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: tries to kill the grader (parent, process group, every process it can signal); answers correctly.
 import os as _os

@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: phone home (the outside world, and the grader's host loopback) before answering.
 import socket as _socket

@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: crashes the interpreter at import.
 import ctypes as _ctypes

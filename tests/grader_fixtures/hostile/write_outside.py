@@ -1,3 +1,4 @@
+# ruff: noqa  (a fragment appended to the reference solution; deliberately hostile)
 
 # HOSTILE: leave files where the grader or the next submission would find them; answer correctly.
 import os as _os
