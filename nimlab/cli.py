@@ -31,6 +31,12 @@ def _lab(args: argparse.Namespace) -> int:
     return commands.run(args)
 
 
+def _triton(args: argparse.Namespace) -> int:
+    from nimlab.triton import commands
+
+    return commands.run(args)
+
+
 def _grade(args: argparse.Namespace) -> int:
     from nimlab.grader.cli import run_export, run_grade
 
@@ -64,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     from nimlab.lab import commands as lab_commands
 
     lab_commands.add_parser(sub, _lab)
+
+    from nimlab.triton import commands as triton_commands
+
+    triton_commands.add_parser(sub, _triton)
     return parser
 
 

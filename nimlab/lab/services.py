@@ -39,3 +39,32 @@ def course_nim(port: int | None = None, env: dict[str, str] | None = None) -> Se
 def default_services() -> list[ServiceSpec]:
     """The embedded default: everything local, no GPU, no Docker."""
     return [course_nim()]
+
+
+def hand_built_stack(preset: str = "tuned") -> list[ServiceSpec]:
+    """The hand-built stack: the real tritonserver on our model repository, then the OpenAI front end over it.
+
+    Ports from the port map (Triton HTTP/gRPC/metrics 8001/8002/8003, OpenAI 9000), so it runs beside the
+    course NIM on 8000. Start them in this order; the front end is ready once Triton's llm_bls is.
+    """
+    http, grpc, metrics, openai = (PORTS["triton-http"], PORTS["triton-grpc"], PORTS["triton-metrics"],
+                                   PORTS["triton-openai"])
+    return [
+        ServiceSpec(
+            name="triton",
+            argv=(sys.executable, "-m", "nimlab", "triton", "server", "--preset", preset, "--http-port", str(http),
+                  "--grpc-port", str(grpc), "--metrics-port", str(metrics)),
+            port=http,
+            health_path="/v2/health/ready",
+            what=f"Triton Inference Server, preset {preset} (KServe v2 HTTP; gRPC :{grpc}; metrics :{metrics})",
+            ready_timeout_s=240.0,
+        ),
+        ServiceSpec(
+            name="triton-openai",
+            argv=(sys.executable, "-m", "nimlab", "triton", "openai", "--host", "127.0.0.1", "--port", str(openai),
+                  "--triton-grpc", f"127.0.0.1:{grpc}"),
+            port=openai,
+            health_path="/v1/health/ready",
+            what="OpenAI-compatible front end over Triton (OpenAI API at /v1)",
+        ),
+    ]

@@ -1,0 +1,245 @@
+"""What the model repository's model.py files do, as plain Python: testable without a Triton server.
+
+The model.py files stay thin (TensorRT-LLM's tensorrt_llm_bls does the same with lib/decode.py): they turn
+Triton tensors into these values and these values back into tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
+from nimlab.errors import ConfigError, EngineError, InvalidRequestError
+from nimlab.triton.wire import DownstreamError, decode_error, encode_error  # noqa: F401 - re-exported for model.py
+
+# ---- the engine's schedule, named as TensorRT-LLM names it ------------------------------------------------
+# TensorRT-LLM's `batching_strategy` parameter: "inflight_fused_batching" (continuous batching) or "V1"
+# (one request at a time). Ours maps onto the engine's max_num_seqs.
+BATCHING_STRATEGIES = ("inflight_fused_batching", "V1")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    batching_strategy: str = "inflight_fused_batching"
+    max_num_seqs: int = 8
+    kv_cache_tokens: int = 16384
+    max_queue: int = 64
+    max_model_len: int = 2048
+    cache_dir: Path | None = None
+
+    @property
+    def engine_max_num_seqs(self) -> int:
+        return 1 if self.batching_strategy == "V1" else self.max_num_seqs
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, str]) -> EngineSettings:
+        """From the `parameters { key: ... value { string_value: ... } }` entries of llm/config.pbtxt."""
+        strategy = params.get("batching_strategy", "inflight_fused_batching").strip()
+        if strategy not in BATCHING_STRATEGIES:
+            raise ConfigError(f"batching_strategy must be one of {', '.join(BATCHING_STRATEGIES)}, not {strategy!r}")
+
+        def integer(key: str, default: int) -> int:
+            raw = params.get(key, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError as exc:
+                raise ConfigError(f"parameter {key} must be an integer, not {raw!r}") from exc
+            if value < 1:
+                raise ConfigError(f"parameter {key} must be at least 1, not {value}")
+            return value
+
+        return cls(
+            batching_strategy=strategy,
+            max_num_seqs=integer("max_num_seqs", cls.max_num_seqs),
+            kv_cache_tokens=integer("kv_cache_tokens", cls.kv_cache_tokens),
+            max_queue=integer("max_queue_size", cls.max_queue),
+            max_model_len=integer("max_model_len", cls.max_model_len),
+            cache_dir=model_cache_dir(params.get("cache_dir", "")),
+        )
+
+
+def model_cache_dir(explicit: str = "") -> Path:
+    """The same cache the course NIM fills (NIM_CACHE_PATH), so both stacks share one dequantized copy."""
+    raw = explicit.strip() or os.environ.get("NIM_CACHE_PATH", "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+
+
+def parameters_of(model_config: dict[str, Any]) -> dict[str, str]:
+    """Flatten the JSON model config's `parameters` into {key: string_value}."""
+    return {k: str(v.get("string_value", "")) for k, v in (model_config.get("parameters") or {}).items()}
+
+
+# ---- tokenizer and prompts ----------------------------------------------------------------------------------
+def load_tokenizer(cache_dir: Path | None = None) -> Any:
+    """The model's tokenizer alone (pre/postprocessing need no weights): cached copy if any, else the GGUF."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers import AutoTokenizer
+
+    from nimlab.engine.weights import CACHE_LAYOUT_VERSION, locate_gguf
+
+    cache_dir = cache_dir or model_cache_dir()
+    cached = cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
+    if (cached / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(cached)
+    gguf = locate_gguf()
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def parse_messages(raw: str) -> list[dict[str, str]]:
+    """`messages` arrives as JSON text: [{"role": ..., "content": ...}, ...] (content a string)."""
+    try:
+        messages = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError(f"messages is not valid JSON: {exc}", param="messages") from exc
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("messages must be a non-empty JSON list", param="messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content", ""), str):
+            raise InvalidRequestError(f"messages[{i}] must be an object with string role and content",
+                                      param=f"messages.{i}")
+        role = "system" if m["role"] == "developer" else m["role"]
+        out.append({"role": role, "content": m.get("content") or ""})
+    return out
+
+
+def prompt_ids(tokenizer: Any, text_input: str | None = None, messages: str | None = None) -> list[int]:
+    """Token ids of a chat (messages, with the model's chat template) or of a plain prompt (text_input).
+
+    The chat path is built exactly as the course NIM builds it, so both stacks see the same tokens.
+    """
+    if messages:
+        chat = parse_messages(messages)
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    elif text_input:
+        text = text_input
+    else:
+        raise InvalidRequestError("send text_input (a prompt) or messages (a JSON chat)", param="text_input")
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise InvalidRequestError("the prompt is empty", param="text_input")
+    return ids
+
+
+def sampling_params(max_tokens: int | None, *, temperature: float | None = None, top_p: float | None = None,
+                    seed: int | None = None, ignore_eos: bool = False, stop: tuple[str, ...] = (),
+                    default_max_tokens: int = 16) -> SamplingParams:
+    """OpenAI meanings and defaults (temperature 1, top_p 1), as the course NIM applies them."""
+    params = SamplingParams(
+        max_tokens=int(max_tokens) if max_tokens else default_max_tokens,
+        temperature=1.0 if temperature is None else float(temperature),
+        top_p=1.0 if top_p is None else float(top_p),
+        seed=None if seed is None else int(seed),
+        stop=tuple(s for s in stop if s),
+        ignore_eos=bool(ignore_eos),
+    )
+    params.validate()
+    return params
+
+
+# ---- the llm model: one engine, many concurrent requests, responses streamed back ----------------------------
+Sender = Callable[[Delta | None, str | None, bool], None]
+"""send(delta, error, final): the llm model turns this into a Triton response on the request's sender."""
+
+
+class EngineHost:
+    """Hosts the engine inside the `llm` model.
+
+    `execute` receives a batch of requests (as many as dynamic batching gathered); each is handed to the
+    engine at once and `execute` returns. The engine thread produces deltas; one responder thread sends them
+    back, so the engine loop never waits on Triton's IPC. That is how a decoupled model hosts an in-flight
+    engine: Triton's batch is only the hand-off; the engine batches at every decode step.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._out: queue.Queue[tuple[Sender, Delta | None, str | None, bool] | None] = queue.Queue()
+        self._responder = threading.Thread(target=self._respond, name="llm-responder", daemon=True)
+        self._responder.start()
+
+    def submit(self, ids: list[int], params: SamplingParams, send: Sender, stream: bool) -> None:
+        """Queue one request; errors before queueing are sent back as a final error response."""
+        collected: list[int] = []
+
+        def sink(delta: Delta) -> None:
+            final = delta.finish_reason is not None
+            if delta.error or delta.finish_reason not in (None, "stop", "length"):
+                err = EngineError(delta.error or f"generation ended: {delta.finish_reason}")
+                self._out.put((send, None, encode_error(err), True))
+            elif stream:
+                self._out.put((send, delta, None, final))
+            else:
+                collected.extend(delta.token_ids)
+                if final:
+                    whole = Delta(delta.text, tuple(collected), delta.prompt_tokens, delta.completion_tokens,
+                                  delta.finish_reason)
+                    self._out.put((send, whole, None, True))
+
+        try:
+            self.engine.submit(GenerationRequest(prompt_ids=ids, params=params, sink=sink))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error response
+            self._out.put((send, None, encode_error(exc), True))
+
+    def fail(self, send: Sender, exc: BaseException) -> None:
+        self._out.put((send, None, encode_error(exc), True))
+
+    def _respond(self) -> None:
+        while True:
+            item = self._out.get()
+            if item is None:
+                return
+            send, delta, error, final = item
+            with contextlib.suppress(Exception):  # a client gone away must not stop the responder
+                send(delta, error, final)
+
+    def stop(self) -> None:
+        self.engine.stop()
+        self._out.put(None)
+        self._responder.join(timeout=10)
+
+
+# ---- the BLS model: text deltas from accumulated tokens --------------------------------------------------------
+class StreamText:
+    """Text deltas from the full decode of all tokens so far (TensorRT-LLM BLS `accumulate_tokens`).
+
+    Decoding each chunk alone can split a multi-byte character; decoding the whole sequence and releasing
+    only the new, complete part cannot. Stop sequences are cut, and a possible stop prefix is held back.
+    """
+
+    def __init__(self, stop: tuple[str, ...] = ()) -> None:
+        self.stop = tuple(s for s in stop if s)
+        self.emitted = 0
+        self.done = False
+
+    def update(self, full_text: str, final: bool = False) -> str:
+        if self.done:
+            return ""
+        for s in self.stop:
+            hit = full_text.find(s, max(0, self.emitted - len(s)))
+            if hit >= 0:
+                full_text, final = full_text[:hit], True
+        safe = len(full_text.rstrip("\ufffd"))
+        if not final:
+            for s in self.stop:
+                for k in range(min(len(s) - 1, safe), 0, -1):
+                    if full_text[safe - k:safe] == s[:k]:
+                        safe -= k
+                        break
+        self.done = final
+        if safe <= self.emitted:
+            return ""
+        delta, self.emitted = full_text[self.emitted:safe], safe
+        return delta

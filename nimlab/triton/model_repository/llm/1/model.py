@@ -1,0 +1,97 @@
+"""llm: nimlab's engine inside Triton's Python backend, decoupled (streams one response per token).
+
+execute() receives the batch Triton's dynamic batcher formed, hands every request to the engine and
+returns at once; the engine's own in-flight batching then decides what runs together at each decode step.
+Responses go back through each request's response sender, from the host's responder thread.
+"""
+
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from nimlab.triton import logic
+
+
+def _scalar(request, name, default=None):
+    """The single value of an optional input, or `default` when the client did not send it."""
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return default
+    return tensor.as_numpy().reshape(-1)[0].item()
+
+
+def _strings(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return ()
+    return tuple(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in tensor.as_numpy().reshape(-1))
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        """Load the weights and start the engine with the schedule this config asks for (fail the load if bad)."""
+        from nimlab.engine import Engine, SamplingParams, load_model
+
+        config = json.loads(args["model_config"])
+        if not pb_utils.using_decoupled_model_transaction_policy(config):
+            raise pb_utils.TritonModelException("llm must be decoupled: model_transaction_policy { decoupled: True }")
+        self.batched = config.get("max_batch_size", 0) > 0
+        settings = logic.EngineSettings.from_parameters(logic.parameters_of(config))
+        loaded = load_model("fp32", cache_dir=settings.cache_dir)
+        engine = Engine(loaded, max_num_seqs=settings.engine_max_num_seqs, kv_capacity_tokens=settings.kv_cache_tokens,
+                        max_queue=settings.max_queue, max_model_len=settings.max_model_len)
+        engine.start()
+        warm = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
+        for _ in engine.generate(warm, SamplingParams(max_tokens=2, temperature=0)):
+            pass
+        self.max_model_len = engine.max_model_len
+        self.host = logic.EngineHost(engine)
+        pb_utils.Logger.log_info(f"llm: engine ready, batching_strategy={settings.batching_strategy} "
+                                 f"max_num_seqs={settings.engine_max_num_seqs} kv_cache_tokens={settings.kv_cache_tokens}")
+
+    def _sender(self, request):
+        """send(delta, error, final) for one request: Triton responses on its response sender."""
+        sender = request.get_response_sender()
+        shape = (1, -1) if self.batched else (-1,)
+
+        def send(delta, error, final):
+            flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0
+            if error is not None:
+                sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(error)), flags=flags)
+                return
+            reason = (delta.finish_reason or "").encode()
+            outputs = [
+                pb_utils.Tensor("output_ids", np.array(delta.token_ids, dtype=np.int32).reshape(shape)),
+                pb_utils.Tensor("sequence_length", np.array([len(delta.token_ids)], dtype=np.int32).reshape(shape)),
+                pb_utils.Tensor("finish_reason", np.array([reason], dtype=np.object_).reshape(shape)),
+                pb_utils.Tensor("prompt_tokens", np.array([delta.prompt_tokens], dtype=np.int32).reshape(shape)),
+                pb_utils.Tensor("completion_tokens", np.array([delta.completion_tokens], dtype=np.int32).reshape(shape)),
+            ]
+            sender.send(pb_utils.InferenceResponse(output_tensors=outputs), flags=flags)
+
+        return send
+
+    def execute(self, requests):
+        """Hand each request of the batch to the engine; answers flow back later (decoupled): return None."""
+        for request in requests:
+            send = self._sender(request)
+            try:
+                ids = pb_utils.get_input_tensor_by_name(request, "input_ids").as_numpy().reshape(-1).tolist()
+                params = logic.sampling_params(
+                    _scalar(request, "request_output_len"),
+                    temperature=_scalar(request, "temperature"),
+                    top_p=_scalar(request, "runtime_top_p"),
+                    seed=_scalar(request, "random_seed"),
+                    ignore_eos=_scalar(request, "ignore_eos", False),
+                    stop=_strings(request, "stop_words"),
+                    default_max_tokens=max(1, self.max_model_len - len(ids)),  # max_tokens 0: fill the context
+                )
+                self.host.submit(ids, params, send, stream=bool(_scalar(request, "streaming", False)))
+            except Exception as exc:  # noqa: BLE001 - a bad request fails alone
+                self.host.fail(send, exc)
+        return None
+
+    def finalize(self):
+        """Stop the engine thread and the responder."""
+        self.host.stop()
