@@ -43,6 +43,12 @@ def _grade(args: argparse.Namespace) -> int:
     return run_grade(args) if args.command == "grade" else run_export(args)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from nimlab.bench import cli as bench_cli
+
+    return bench_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nimlab", description="nimlab: take the NIM or build the stack?")
     parser.add_argument("--version", action="version", version=f"nimlab {__version__}")
@@ -74,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     from nimlab.triton import commands as triton_commands
 
     triton_commands.add_parser(sub, _triton)
+
+    from nimlab.bench import cli as bench_cli
+
+    bench_cli.add_parser(sub, _bench)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Load generation and reporting for the course's benchmarks (measuring and reporting kept apart)."""
