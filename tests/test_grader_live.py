@@ -1,0 +1,62 @@
+"""Exercise 4 graded live against real course NIMs (optimized and generic): the reference passes, the
+untouched starter scores zero, and "it answers, so it's fine" loses exactly the fallback points."""
+
+from __future__ import annotations
+
+import pytest
+from grader_helpers import ROOT, course, reference, submission
+
+from nimlab.grader.grade import Options, grade_batch
+from nimlab.grader.resources import describe_pair
+
+pytestmark = pytest.mark.slow
+
+NAIVE = '''
+import urllib.request
+
+
+def check_nim(base_url):
+    try:
+        ok = urllib.request.urlopen(base_url + "/v1/health/ready", timeout=5).status == 200
+    except OSError:
+        ok = False
+    return {"ready": ok, "optimized": ok, "profile": None, "reason": "it answers, so it is fine"}
+'''
+
+
+@pytest.fixture(scope="module")
+def graded(nim_optimized, nim_generic, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    ex = "04-fallback-healthcheck"
+    subs = [submission(tmp, "reference", {f"{ex}/answer.py": reference("04")}),
+            submission(tmp, "starter", {f"{ex}/answer.py": (ROOT / "exercises" / ex / "answer.py").read_text()}),
+            submission(tmp, "naive", {f"{ex}/answer.py": NAIVE})]
+    resources = describe_pair(nim_optimized.url, nim_generic.url)
+    results = grade_batch(subs, course("04"), Options(resources=resources), workers=2)
+    return {r.submission: r for r in results}
+
+
+def test_reference_passes_live(graded):
+    res = graded["reference"]
+    assert res.score == res.max_score == 12, [(t.name, t.feedback) for t in res.tests]
+
+
+def test_starter_scores_zero_live(graded):
+    assert graded["starter"].score == 0
+
+
+def test_it_answers_so_its_fine_is_caught(graded):
+    """Keeps: both 'it answers' (1+1), 'recognised as optimized' (3, by luck), unreachable (2) = 7.
+    Loses: the generic NIM not caught (3) and both profile names (1+1)."""
+    res = graded["naive"]
+    assert res.score == 7
+    lost = {t.name for t in res.tests if not t.passed}
+    assert lost == {"generic profile: caught as a fallback", "generic profile: names the profile",
+                    "optimized profile: names the profile"}
+
+
+def test_grader_refuses_a_mislabelled_pair(nim_optimized, nim_generic):
+    from nimlab.errors import ServiceError
+
+    with pytest.raises(ServiceError):
+        describe_pair(nim_generic.url, nim_optimized.url)
