@@ -23,7 +23,7 @@ EXPECTED = {
     "network": (0, None),
     "read_solutions": (0, None),
     "write_outside": (26, None),
-    "fork_bomb": (0, "ran out of time"),
+    "fork_bomb": (0, "time"),  # the call timer or the wall clock, whichever fires first under load
     "infinite_loop": (24, "ran out of time"),
     "huge_output": (26, None),
     "segfault": (0, "segmentation fault"),
@@ -79,7 +79,7 @@ def test_nothing_was_written_outside(batch):
 
 def test_huge_output_is_capped(batch):
     ex = batch[0]["huge_output"].exercises[0]
-    assert len(ex.stdout) < 40_000 and "more bytes of output dropped" in ex.stdout
+    assert len(ex.stdout) < 70_000 and "more bytes of output dropped" in ex.stdout
 
 
 def test_runner_patches_are_never_imported(batch):
@@ -96,7 +96,7 @@ def test_batch_goes_on_and_stays_bounded(batch):
 
 def test_sandbox_has_no_network_and_no_solutions(tmp_path):
     """The mechanism itself, answered from inside: offline, unprivileged, solutions hidden, own /tmp."""
-    from nimlab.grader.sandbox import Job, run_job
+    from nimlab.grader.sandbox import Job, Part, run_job
 
     (tmp_path / "answer.py").write_text(
         "import os, socket\n"
@@ -111,7 +111,8 @@ def test_sandbox_has_no_network_and_no_solutions(tmp_path):
         "    except OSError as e:\n"
         "        out['solutions'] = e.errno\n"
         "    return out\n")
-    out = run_job(Job(tmp_path, "answer.py", [{"id": "p", "function": "probe"}], hide=(str(ROOT / "solutions"),)))
+    part = Part("probe", tmp_path, "answer.py", [{"id": "p", "function": "probe"}], timeout_s=10)
+    out = run_job(Job((part,), hide=(str(ROOT / "solutions"),)))
     value = out.reports["p"]["value"]
     assert value["uid"] >= 62000 and value["tmp"] == []
     assert value["net"] == 101  # ENETUNREACH: the namespace has only its own loopback

@@ -1,19 +1,16 @@
-"""Sandbox step 1, run as root inside fresh net/mount/pid namespaces: hide, limit, drop privileges, exec.
+"""Sandbox step 1, as root inside fresh net/mount/pid namespaces: hide, limit and drop privileges in place.
 
-Invoked by sandbox.py as `unshare --net --mount --pid --fork --kill-child --mount-proc python -I _bootstrap.py CFG`.
-Standard library only, no imports from nimlab: this file must not depend on anything the submission can touch.
+Called by _runner.py before it reads the job; standard library only, nothing the submission can touch.
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
-import json
 import os
 import resource
 import socket
 import struct
-import sys
 
 MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 4096, 8192, 16384, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -60,8 +57,8 @@ def _reveal(libc: ctypes.CDLL, paths: list[str], stage: str) -> None:
         _mount(libc, f"{stage}/{i}", p, None, MS_MOVE, None)
 
 
-def main() -> None:
-    cfg = json.loads(sys.argv[1])
+def confine(cfg: dict) -> None:
+    """Hide, limit and drop privileges in place; afterwards this process is the unprivileged runner."""
     libc = ctypes.CDLL(None, use_errno=True)
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE, None)
     _reveal(libc, cfg["reveal"], cfg["stage"])
@@ -76,20 +73,15 @@ def main() -> None:
     _loopback_up()
     limits = cfg["limits"]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (limits["as"], limits["as"]))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
     os.setgroups([])
     os.setgid(cfg["uid"])
     os.setuid(cfg["uid"])
-    if os.getuid() == 0 or os.geteuid() == 0:
+    if os.getuid() == 0 or os.geteuid() == 0 or os.getgid() == 0:
         raise SystemExit("refusing to run a submission as root")
     os.umask(0o077)
+    os.environ.clear()
+    os.environ.update(cfg["env"])
     os.chdir(cfg["cwd"])
-    os.execve(cfg["python"], [cfg["python"], "-I", cfg["runner"], cfg["job"], str(cfg["fd"])], cfg["env"])
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Sandbox step 2, unprivileged and offline: run the calls of one job on the learner's code, report each as JSON.
+"""Sandbox step 2, unprivileged and offline: one child per exercise runs its calls; each is reported as JSON.
 
 Reports travel on a pipe the grader reads; the grader, not this process, decides scores, so anything the
 submission does to this process can only lose its own points. Standard library only.
@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -110,21 +111,17 @@ def _bridge(port: int, path: str) -> None:
     threading.Thread(target=serve, daemon=True).start()
 
 
-def main() -> None:
-    with open(sys.argv[1]) as f:
-        job = json.load(f)
-    report = os.fdopen(int(sys.argv[2]), "w", buffering=1)
-    sys.stdout, sys.stderr = CappedText(sys.stdout), CappedText(sys.stderr)
-    for b in job.get("bridges", []):
-        _bridge(b["port"], b["socket"])
-    entry = os.path.abspath(job["entry"])
+def _run_calls(part: dict, report: Any) -> None:
+    """In the part's own child process: load the learner's file lazily, run each call, report each."""
+    entry = os.path.abspath(part["entry"])
     module: Any = None
     import_error: dict[str, str] | None = None
 
     def on_alarm(signum: int, frame: Any) -> None:
         raise CallTimeout()
 
-    for call in job["calls"]:
+    signal.signal(signal.SIGALRM, on_alarm)
+    for call in part["calls"]:
         started = time.monotonic()
         rec: dict[str, Any] = {"id": call["id"]}
         try:
@@ -137,7 +134,7 @@ def main() -> None:
                             raise ImportError(f"cannot load {os.path.basename(entry)}")
                         module = importlib.util.module_from_spec(spec)
                         signal.signal(signal.SIGALRM, on_alarm)
-                        signal.setitimer(signal.ITIMER_REAL, job["call_timeout_s"])
+                        signal.setitimer(signal.ITIMER_REAL, part["call_timeout_s"])
                         spec.loader.exec_module(module)
                     except BaseException as exc:  # noqa: BLE001 - the learner's import can raise anything
                         import_error = {"error": "importing your file failed: " + _describe(exc),
@@ -151,7 +148,7 @@ def main() -> None:
                     if not callable(fn):
                         raise AttributeError(f"your file has no function {call['function']}()")
                     signal.signal(signal.SIGALRM, on_alarm)
-                    signal.setitimer(signal.ITIMER_REAL, job["call_timeout_s"])
+                    signal.setitimer(signal.ITIMER_REAL, part["call_timeout_s"])
                     try:
                         value = fn(*call.get("args", []), **call.get("kwargs", {}))
                     finally:
@@ -159,7 +156,7 @@ def main() -> None:
                     rec.update(ok=True, value=_jsonable(value))
             elif "argv" in call:
                 p = subprocess.run(call["argv"], env=call.get("env", {}), capture_output=True,
-                                   timeout=job["call_timeout_s"], stdin=subprocess.DEVNULL)
+                                   timeout=part["call_timeout_s"], stdin=subprocess.DEVNULL)
                 rec.update(ok=True, value={"returncode": p.returncode,
                                            "stdout": p.stdout[:OUTPUT_CAP * 4].decode(errors="replace"),
                                            "stderr": p.stderr[:OUTPUT_CAP].decode(errors="replace")})
@@ -173,6 +170,64 @@ def main() -> None:
         except (TypeError, ValueError) as exc:
             line = json.dumps({"id": call["id"], "ok": False, "error": f"result is not plain data: {exc}"})
         report.write(line + "\n")
+        report.flush()
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _run_part(part: dict, report: Any) -> dict[str, Any]:
+    """Fork one child for this exercise, give it its limits and deadline, then clear every process it left."""
+    print(f"\n=== nimlab part: {part['name']} ===", flush=True)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            mem = part["memory_mb"] << 20
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            cpu = int(part["timeout_s"]) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+            os.chdir(os.path.dirname(os.path.abspath(part["entry"])))
+            sys.stdout, sys.stderr = CappedText(sys.__stdout__), CappedText(sys.__stderr__)
+            _run_calls(part, report)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + part["timeout_s"]
+    status: dict[str, Any] = {"part": part["name"], "status": "timeout"}
+    while time.monotonic() < deadline:
+        done, wstatus = os.waitpid(pid, os.WNOHANG)
+        if done:
+            if os.WIFSIGNALED(wstatus):
+                status.update(status="signal", signal=os.WTERMSIG(wstatus))
+            else:
+                status.update(status="exit", returncode=os.waitstatus_to_exitcode(wstatus))
+            break
+        time.sleep(0.005)
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)  # every other process in this namespace (same uid), fork bombs included
+    _reap()
+    return status
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    if cfg.get("confine"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _bootstrap import confine
+
+        sys.path.pop(0)
+        confine(cfg)
+    with open(cfg["job"]) as f:
+        job = json.load(f)
+    report = os.fdopen(cfg["fd"], "w", buffering=1)
+    for b in job.get("bridges", []):
+        _bridge(b["port"], b["socket"])
+    for part in job["parts"]:
+        report.write(json.dumps(_run_part(part, report)) + "\n")
+        report.flush()
     report.write(json.dumps({"done": True}) + "\n")
     report.flush()
     os._exit(0)

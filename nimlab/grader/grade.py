@@ -24,7 +24,7 @@ from nimlab.grader import checks as checklib
 from nimlab.grader.intake import SubmissionError, locate, take
 from nimlab.grader.manifest import Course, ExerciseSpec, TestSpec
 from nimlab.grader.model import ExerciseResult, SubmissionResult, TestResult
-from nimlab.grader.sandbox import Job, Limits, run_job
+from nimlab.grader.sandbox import Job, Limits, Outcome, Part, run_job
 
 READ_CAP = 256 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
@@ -86,45 +86,81 @@ def _score(spec: ExerciseSpec, test: TestSpec, value: Any, expect: Any) -> TestR
     return mk(test.points * fraction, feedback)
 
 
-def grade_exercise(spec: ExerciseSpec, files: Path | None, opts: Options, hide: tuple[str, ...]) -> ExerciseResult:
-    started = time.monotonic()
+@dataclass
+class _Plan:
+    spec: ExerciseSpec
+    files: Path | None
+    calls: dict[str, dict[str, Any] | None]
+    used: set[str]
+
+
+def _plan(spec: ExerciseSpec, files: Path | None, opts: Options) -> _Plan:
+    used: set[str] = set()
+    calls = {} if files is None else {t.name: _call_for(spec, t, opts.resources, used) for t in spec.tests}
+    for c in calls.values():
+        if c is not None:
+            c["id"] = f"{spec.id}:{c['id']}"
+    return _Plan(spec, files, calls, used)
+
+
+def _part(plan: _Plan) -> Part | None:
+    unique = {c["id"]: c for c in plan.calls.values() if c is not None}
+    if plan.files is None or not unique:
+        return None
+    spec = plan.spec
+    return Part(spec.id, plan.files, spec.entry, list(unique.values()), timeout_s=spec.timeout_s,
+                call_timeout_s=min(spec.timeout_s / 3, 20.0), memory_mb=spec.memory_mb)
+
+
+def _result(plan: _Plan, outcome: Outcome | None, opts: Options, seconds: float) -> ExerciseResult:
+    spec, files = plan.spec, plan.files
     if files is None:
         msg = f"not submitted: no {spec.id}/{spec.entry} found in the submission"
         return ExerciseResult(spec.id, spec.title, tuple(
             TestResult(spec.id, t.name, 0.0, t.points, t.visibility, "not submitted") for t in spec.tests), msg)
-    used: set[str] = set()
-    calls = {t.name: _call_for(spec, t, opts.resources, used) for t in spec.tests}
-    unique = {c["id"]: c for c in calls.values() if c is not None}
-    outcome = None
-    if unique:
-        services = tuple(sorted({opts.resources[k] for k in used if opts.resources[k].startswith("http")}))
-        limits = Limits(timeout_s=spec.timeout_s, call_timeout_s=min(spec.timeout_s / 3, 20.0),
-                        memory_mb=spec.memory_mb, cpu_s=int(spec.timeout_s) + 5)
-        outcome = run_job(Job(files, spec.entry, list(unique.values()), limits, hide, services))
     results = []
     for t in spec.tests:
-        call = calls[t.name]
+        call = plan.calls[t.name]
         expect = _subst(t.expect, opts.resources, set())
         mk = lambda fb, detail="", t=t: TestResult(spec.id, t.name, 0.0, t.points, t.visibility, fb, detail)  # noqa: E731
         if call is None:
-            path = files / spec.entry
-            text = path.read_bytes()[:READ_CAP].decode(errors="replace")
+            text = (files / spec.entry).read_bytes()[:READ_CAP].decode(errors="replace")
             results.append(_score(spec, t, text, expect))
             continue
         assert outcome is not None
         rep = outcome.reports.get(call["id"])
         if rep is None:
-            results.append(mk(outcome.stop_reason()))
+            results.append(mk(outcome.stop_reason(spec.id)))
         elif not rep.get("ok"):
             trace = rep.get("trace") or ""
             results.append(mk(str(rep.get("error", "failed")) + (f"\n{trace}" if trace else "")))
         else:
             results.append(_score(spec, t, rep.get("value"), expect))
     message = ""
-    if outcome is not None and (outcome.timed_out or not outcome.finished):
-        message = outcome.stop_reason()
-    return ExerciseResult(spec.id, spec.title, tuple(results), message,
-                          outcome.output if outcome else "", round(time.monotonic() - started, 3))
+    if outcome is not None and _part(plan) is not None:
+        st = outcome.parts.get(spec.id)
+        if st is None or st["status"] != "exit" or st.get("returncode") != 0 or any(
+                c is not None and c["id"] not in outcome.reports for c in plan.calls.values()):
+            message = outcome.stop_reason(spec.id)
+    out = outcome.part_output(spec.id) if outcome else ""
+    return ExerciseResult(spec.id, spec.title, tuple(results), message, out, round(seconds, 3))
+
+
+def grade_exercises(plans: list[_Plan], opts: Options, hide: tuple[str, ...]) -> list[ExerciseResult]:
+    """One sandbox for all the exercises of one submission (a child process each), then trusted scoring."""
+    started = time.monotonic()
+    parts = tuple(p for p in (_part(plan) for plan in plans) if p is not None)
+    outcome = None
+    if parts:
+        used = {k for plan in plans if _part(plan) is not None for k in plan.used}
+        services = tuple(sorted({opts.resources[k] for k in used if opts.resources[k].startswith("http")}))
+        outcome = run_job(Job(parts, Limits(), hide, services))
+    seconds = time.monotonic() - started
+    return [_result(plan, outcome, opts, seconds) for plan in plans]
+
+
+def grade_exercise(spec: ExerciseSpec, files: Path | None, opts: Options, hide: tuple[str, ...]) -> ExerciseResult:
+    return grade_exercises([_plan(spec, files, opts)], opts, hide)[0]
 
 
 def _zero(spec: ExerciseSpec, message: str) -> ExerciseResult:
@@ -142,17 +178,24 @@ def grade_submission(path: Path, course: Course, opts: Options = Options()) -> S
         return SubmissionResult(name, tuple(_zero(s, str(exc)) for s in course.exercises),
                                 round(time.monotonic() - started, 3), str(exc))
     try:
-        exercises = []
-        errors = []
+        errors: list[str] = []
+        plans: list[_Plan] = []
+        failed: dict[str, ExerciseResult] = {}
         for spec in course.exercises:
             try:
-                files = locate(root, spec.id, spec.entry, single=opts.single == spec.id)
-                exercises.append(grade_exercise(spec, files, opts, hide))
+                plans.append(_plan(spec, locate(root, spec.id, spec.entry, single=opts.single == spec.id), opts))
             except Exception as exc:  # noqa: BLE001 - the grader's own failure on one exercise
                 errors.append(f"{spec.id}: {traceback.format_exc(limit=5)}")
-                exercises.append(_zero(spec, f"the autograder failed on this exercise ({type(exc).__name__}); "
-                                             "your instructor has the details"))
-        return SubmissionResult(name, tuple(exercises), round(time.monotonic() - started, 3), errors=tuple(errors))
+                failed[spec.id] = _zero(spec, f"the autograder failed on this exercise ({type(exc).__name__}); "
+                                              "your instructor has the details")
+        try:
+            graded = {r.exercise: r for r in grade_exercises(plans, opts, hide)}
+        except Exception as exc:  # noqa: BLE001 - the sandbox itself failed: every exercise gets the message
+            errors.append(traceback.format_exc(limit=5))
+            msg = f"the autograder failed on this submission ({type(exc).__name__}); your instructor has the details"
+            graded = {p.spec.id: _zero(p.spec, msg) for p in plans}
+        exercises = tuple(failed.get(s.id) or graded[s.id] for s in course.exercises)
+        return SubmissionResult(name, exercises, round(time.monotonic() - started, 3), errors=tuple(errors))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,7 +1,9 @@
-"""Run one job (the calls of one exercise on one submission) isolated, and always come back with an outcome.
+"""Run one job (every exercise of one submission) isolated, and always come back with an outcome.
 
 Isolation, from the outside in:
   * a fresh process tree in new net, mount and pid namespaces (`unshare`), killed as a whole on timeout;
+    inside, one child process per exercise with its own deadline, CPU and memory limits, and every process
+    it left behind killed before the next exercise starts (a crash or hang costs only that exercise);
   * no network: the namespace has only its own loopback; live services are bridged in one Unix socket each;
   * hidden paths (solutions, the grader's work area) covered by empty read-protected tmpfs mounts, and private
    empty /tmp, /var/tmp and /dev/shm, so nothing written there outlives the job or reaches another one;
@@ -42,46 +44,67 @@ _root: Path | None = None
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 30.0
-    call_timeout_s: float = 20.0
-    memory_mb: int = 1024
-    cpu_s: int = 60
+    """Limits for the whole sandbox; each part (exercise) also has its own time and memory limits."""
+
     fsize_mb: int = 16
     nproc: int = 128
     nofile: int = 256
 
 
 @dataclass(frozen=True)
-class Job:
+class Part:
+    """The calls of one exercise on the learner's files for it, run in that exercise's own child process."""
+
+    name: str
     files: Path  # the learner's files for this exercise (already a sanitized copy)
     entry: str  # relative to files
     calls: list[dict[str, Any]]
+    timeout_s: float = 30.0
+    call_timeout_s: float = 10.0
+    memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    parts: tuple[Part, ...]
     limits: Limits = Limits()
     hide: tuple[str, ...] = ()
     services: tuple[str, ...] = ()  # base URLs (http://127.0.0.1:PORT) reachable from inside
 
 
+SIGNAL_WORDS = {signal.SIGXFSZ: "it wrote more data than allowed", signal.SIGXCPU: "it used too much CPU time",
+                signal.SIGKILL: "it was killed (out of memory or limits)",
+                signal.SIGSEGV: "it crashed (segmentation fault)", signal.SIGABRT: "it aborted"}
+
+
 @dataclass
 class Outcome:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False
     timed_out: bool = False
     returncode: int | None = None
     output: str = ""
     seconds: float = 0.0
 
-    def stop_reason(self) -> str:
-        """Learner-facing words for why calls without a report never ran."""
-        if self.timed_out:
+    def part_output(self, name: str) -> str:
+        marker = f"=== nimlab part: {name} ===\n"
+        if marker not in self.output:
+            return ""
+        return self.output.split(marker, 1)[1].split("\n=== nimlab part: ", 1)[0]
+
+    def stop_reason(self, name: str) -> str:
+        """Learner-facing words for why this part's calls without a report never ran ("" if it ended normally)."""
+        st = self.parts.get(name)
+        if st is None:
+            if self.timed_out:
+                return "your code ran past the time limit, so the grader stopped it"
+            return "the grader's sandbox stopped before this exercise ran (your instructor has the details)"
+        if st["status"] == "timeout":
             return "your code ran past the time limit, so the grader stopped it"
-        rc = self.returncode
-        if rc is not None and rc < 0 or (rc or 0) > 128:
-            sig = -rc if rc is not None and rc < 0 else (rc or 0) - 128
-            name = {signal.SIGXFSZ: "it wrote more data than allowed", signal.SIGXCPU: "it used too much CPU time",
-                    signal.SIGKILL: "it was killed (out of memory or limits)",
-                    signal.SIGSEGV: "it crashed (segmentation fault)"}.get(sig, f"signal {sig}")
-            return f"your program stopped early: {name}"
-        return f"your program exited before this test ran (exit status {rc})"
+        if st["status"] == "signal":
+            return "your program stopped early: " + SIGNAL_WORDS.get(st["signal"], f"signal {st['signal']}")
+        return f"your program exited before this test ran (exit status {st.get('returncode')})"
 
 
 def grade_root() -> Path:
@@ -180,6 +203,8 @@ def _read_reports(fd: int, out: Outcome, cap: int = 8 * 1024 * 1024) -> None:
                 continue
             if rec.get("done") is True:
                 out.finished = True
+            elif isinstance(rec.get("part"), str) and "status" in rec:
+                out.parts[rec["part"]] = rec  # later wins: the runner writes it after the child is gone
             elif isinstance(rec.get("id"), str) and rec["id"] not in out.reports:
                 out.reports[rec["id"]] = rec  # first report per call wins
 
@@ -193,7 +218,13 @@ def run_job(job: Job) -> Outcome:
     out = Outcome()
     try:
         files = job_dir / "files"
-        shutil.copytree(job.files, files, symlinks=True)
+        files.mkdir()
+        parts = []
+        for part in job.parts:
+            shutil.copytree(part.files, files / part.name, symlinks=True)
+            parts.append({"name": part.name, "entry": str(files / part.name / part.entry), "calls": part.calls,
+                          "timeout_s": part.timeout_s, "call_timeout_s": part.call_timeout_s,
+                          "memory_mb": part.memory_mb})
         _chown_tree(job_dir, uid)
         spec = []
         for i, url in enumerate(job.services):
@@ -201,8 +232,7 @@ def run_job(job: Job) -> Outcome:
             bridges.append(b)
             spec.append({"port": b.port, "socket": str(job_dir / f"svc{i}.sock")})
         job_file = job_dir / "job.json"
-        job_file.write_text(json.dumps({"entry": str(files / job.entry), "calls": job.calls, "bridges": spec,
-                                        "call_timeout_s": job.limits.call_timeout_s}))
+        job_file.write_text(json.dumps({"parts": parts, "bridges": spec}))
         os.chmod(job_file, 0o644)
         stage = job_dir / "stage"
         stage.mkdir(mode=0o700)
@@ -210,25 +240,25 @@ def run_job(job: Job) -> Outcome:
         r, w = os.pipe()
         lim = job.limits
         cfg = {
-            "hide": list(job.hide), "scratch": [d for d in SCRATCH if not str(job_dir).startswith(d + "/")], "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files), "python": sys.executable,
-            "runner": str(HERE / "_runner.py"), "job": str(job_file), "fd": w,
-            "limits": {"as": lim.memory_mb << 20, "cpu": lim.cpu_s, "fsize": lim.fsize_mb << 20,
-                       "nproc": lim.nproc, "nofile": lim.nofile},
+            "confine": True, "job": str(job_file), "fd": w,
+            "hide": list(job.hide), "scratch": [d for d in SCRATCH if not str(job_dir).startswith(d + "/")],
+            "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files),
+            "limits": {"fsize": lim.fsize_mb << 20, "nproc": lim.nproc, "nofile": lim.nofile},
             "env": {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(files),
                     "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
         }
         argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                sys.executable, "-I", str(HERE / "_bootstrap.py"), json.dumps(cfg)]
+                sys.executable, "-I", str(HERE / "_runner.py"), json.dumps(cfg)]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 pass_fds=(w,), start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin"})
         os.close(w)
         sink: list[bytes] = []
         readers = [threading.Thread(target=_read_reports, args=(r, out), daemon=True),
-                   threading.Thread(target=_drain, args=(proc.stdout, 16384, sink), daemon=True)]
+                   threading.Thread(target=_drain, args=(proc.stdout, 65536, sink), daemon=True)]
         for t in readers:
             t.start()
         try:
-            out.returncode = proc.wait(timeout=lim.timeout_s)
+            out.returncode = proc.wait(timeout=sum(p.timeout_s for p in job.parts) + 10)
         except subprocess.TimeoutExpired:
             out.timed_out = True
             with contextlib.suppress(ProcessLookupError):

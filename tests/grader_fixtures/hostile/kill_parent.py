@@ -4,7 +4,7 @@
 import os as _os
 import signal as _signal
 
-for _pid in (_os.getppid(), 0, -1, 1):
+for _pid in (_os.getppid(), -1, 1):  # (not 0: its own process group is itself)
     try:
         _os.kill(_pid, _signal.SIGKILL)
     except OSError:
