@@ -117,3 +117,16 @@ def test_sandbox_has_no_network_and_no_solutions(tmp_path):
     assert value["uid"] >= 62000 and value["tmp"] == []
     assert value["net"] == 101  # ENETUNREACH: the namespace has only its own loopback
     assert value["solutions"] == 13  # EACCES: covered by an empty, unreadable tmpfs
+
+
+def test_weak_mode_still_grades_and_contains_exits(tmp_path, monkeypatch):
+    """Where namespaces are unavailable (NIMLAB_SANDBOX=auto in a Gradescope container): separate processes,
+    limits and another uid still grade correctly and turn an early exit into zero."""
+    from nimlab.grader import sandbox
+
+    monkeypatch.setattr(sandbox, "_mode", "weak")
+    ref = reference("01")
+    subs = [submission(tmp_path, "good", {f"{EX}/answer.py": ref}),
+            submission(tmp_path, "exits", {f"{EX}/answer.py": ref + "\nimport os\nos._exit(0)\n"})]
+    results = {r.submission: r.score for r in grade_batch(subs, course("01", timeout_s=TIMEOUT), Options())}
+    assert results == {"good": 26, "exits": 0}

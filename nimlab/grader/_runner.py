@@ -179,7 +179,7 @@ def _reap() -> None:
             pass
 
 
-def _run_part(part: dict, report: Any) -> dict[str, Any]:
+def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any]:
     """Fork one child for this exercise, give it its limits and deadline, then clear every process it left."""
     print(f"\n=== nimlab part: {part['name']} ===", flush=True)
     pid = os.fork()
@@ -207,7 +207,10 @@ def _run_part(part: dict, report: Any) -> dict[str, Any]:
             break
         time.sleep(0.005)
     with contextlib.suppress(OSError):
-        os.kill(-1, signal.SIGKILL)  # every other process in this namespace (same uid), fork bombs included
+        if own_pid_namespace:
+            os.kill(-1, signal.SIGKILL)  # every other process in this namespace (same uid), fork bombs included
+        else:
+            os.killpg(pid, signal.SIGKILL)  # weak mode: the part's process group only
     _reap()
     return status
 
@@ -226,7 +229,7 @@ def main() -> None:
     for b in job.get("bridges", []):
         _bridge(b["port"], b["socket"])
     for part in job["parts"]:
-        report.write(json.dumps(_run_part(part, report)) + "\n")
+        report.write(json.dumps(_run_part(part, report, bool(cfg.get("namespaces")))) + "\n")
         report.flush()
     report.write(json.dumps({"done": True}) + "\n")
     report.flush()

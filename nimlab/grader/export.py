@@ -33,6 +33,10 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this per submission: grade /autograder/submission, write results/results.json.
 cd /autograder/source
 mkdir -p /autograder/results
+# The sandbox runs submissions as an unprivileged uid: keep the solutions and results out of its reach even
+# where the container cannot create namespaces (then NIMLAB_SANDBOX=auto falls back to the weak sandbox).
+chmod -R go-rwx /autograder/source/solutions /autograder/results
+export NIMLAB_SANDBOX=auto
 exec .venv/bin/nimlab grade /autograder/submission --single-submission \\
   --gradescope /autograder/results/results.json --quiet
 """
