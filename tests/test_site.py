@@ -339,9 +339,14 @@ class Learner:
         self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on("request", lambda r: self.offsite.append(r.url)
                      if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+
+    def _failed(self, request) -> None:
+        # a request cut off because the test navigated on is not a broken site; anything else is
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.errors.append(f"request failed: {request.url} ({request.failure})")
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base + path, wait_until="load")
@@ -460,6 +465,10 @@ def test_self_check_feedback_and_progress_persist(learner: Learner) -> None:
     # the home page counts it
     learner.goto("/")
     assert "answered 1 self-check" in page.locator(".sc-total").inner_text()
+    # and a learner can wipe their answers
+    page.locator(".sc-reset-all").click()
+    assert "have not answered" in page.locator(".sc-total").inner_text()
+    assert page.evaluate("localStorage.getItem('nimlab.selfcheck.v1')") == "{}"
 
 
 @pytest.mark.browser
