@@ -179,3 +179,24 @@ def test_grade_command_batch_with_a_broken_zip(tmp_path, capsys):
     rows = {r.split(",")[0]: r for r in csv_path.read_text().splitlines()[1:]}
     assert rows["good"].split(",")[1] == "26" and rows["starter"].split(",")[1] == "0"
     assert "not a readable zip" in rows["broken.zip"]
+
+
+def test_public_tests_in_the_bundle_pass_on_the_reference_and_fail_on_starters(tmp_path):
+    """What a learner runs locally agrees with the grader: reference answers pass, starters fail."""
+    import subprocess
+    import sys
+
+    c = course()
+    with zipfile.ZipFile(io.BytesIO(learner_bundle(c))) as zf:
+        zf.extractall(tmp_path)
+    root = tmp_path / "nimlab-exercises"
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env.pop("NIMLAB_NIM_URL", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root), str(root)]
+    starters = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    last = starters.stdout.strip().splitlines()[-1]
+    assert starters.returncode != 0 and "failed" in last and "passed" not in last, last
+    for ex in c.exercises:
+        (root / ex.id / ex.entry).write_bytes((ex.solution_dir / ex.entry).read_bytes())
+    refs = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert refs.returncode == 0, refs.stdout[-2000:]
