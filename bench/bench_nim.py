@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -141,5 +141,5 @@ def report(results: dict, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    threading.stack_size(0)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the `finally` that stops the servers
     sys.exit(main())

@@ -188,11 +188,16 @@ def test_nvidia_client_library_works_against_the_local_base_url(nim_optimized):
     assert "Paris" in llm.invoke("What is the capital of France?").content
 
 
-def test_overload_gets_429_not_unbounded_memory():
-    env = {"NIM_MODEL_PROFILE": GEN, "NIMLAB_MAX_QUEUE": "1"}
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Write a poem."}], "max_tokens": 60,
+def test_overload_gets_429_and_variables_shape_the_service():
+    """One extra service: NIMLAB_MAX_QUEUE bounds the queue, NIM_SERVED_MODEL_NAME and NIM_MAX_MODEL_LEN apply."""
+    env = {"NIM_MODEL_PROFILE": GEN, "NIMLAB_MAX_QUEUE": "1", "NIM_SERVED_MODEL_NAME": "course/smollm2",
+           "NIM_MAX_MODEL_LEN": "256"}
+    body = {"model": "course/smollm2", "messages": [{"role": "user", "content": "Write a poem."}], "max_tokens": 60,
             "temperature": 0, "ignore_eos": True}
     with course_nim(env=env) as nim, concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert [m.id for m in client(nim).models.list().data] == ["course/smollm2"]
+        too_long = httpx.post(nim.url + "/v1/chat/completions", json={**body, "max_tokens": 300}, timeout=30)
+        assert too_long.status_code == 400 and "maximum context length of 256 tokens" in too_long.text
         statuses = list(pool.map(lambda _: httpx.post(nim.url + "/v1/chat/completions", json=body, timeout=300),
                                  range(6)))
         codes = sorted(r.status_code for r in statuses)

@@ -1,0 +1,71 @@
+"""Small helpers the lab notebooks call, so notebook cells stay short and read like the lesson.
+
+Where each service lives comes from environment variables, so one notebook runs unchanged against the
+course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
+
+    NIMLAB_STACK          course (default) | gpu
+    NIM_URL               OpenAI base URL of the NIM            (default http://127.0.0.1:8000/v1)
+    TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack (default http://127.0.0.1:9000/v1)
+    NIM_FALLBACK_URL      gpu stack only: a NIM started where its optimized profile cannot run
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from nimlab.bench.load import LoadResult, openai_stream_sender, run_closed_loop
+from nimlab.bench.stats import RunStats, summarize
+
+
+def stack() -> str:
+    return os.environ.get("NIMLAB_STACK", "course")
+
+
+def nim_url() -> str:
+    return os.environ.get("NIM_URL", "http://127.0.0.1:8000/v1").rstrip("/")
+
+
+def triton_url() -> str:
+    return os.environ.get("TRITON_OPENAI_URL", "http://127.0.0.1:9000/v1").rstrip("/")
+
+
+def root(base_url: str) -> str:
+    """http://host:port/v1 -> http://host:port"""
+    return base_url.removesuffix("/v1")
+
+
+def model_of(base_url: str) -> str:
+    return httpx.get(base_url + "/models", timeout=10).json()["data"][0]["id"]
+
+
+def metadata(base_url: str) -> dict:
+    return httpx.get(root(base_url) + "/v1/metadata", timeout=10).json()
+
+
+def metrics(base_url: str) -> dict[str, float]:
+    """Prometheus samples by name (labels folded into the name), parsed with prometheus_client."""
+    text = httpx.get(root(base_url) + "/v1/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            label = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            out[s.name + (f"{{{label}}}" if label else "")] = s.value
+    return out
+
+
+@dataclass(frozen=True)
+class Measured:
+    stats: RunStats
+    result: LoadResult
+
+
+def measure(base_url: str, name: str, concurrency: int = 4, requests: int = 8, max_tokens: int = 32,
+            time_limit_s: float = 300) -> Measured:
+    """A short closed-loop load (bounded in count and time), streamed through the official openai SDK."""
+    send = openai_stream_sender(base_url, model_of(base_url), max_tokens)
+    result = run_closed_loop(send, concurrency, requests, time_limit_s)
+    return Measured(summarize(name, result), result)
