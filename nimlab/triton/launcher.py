@@ -65,6 +65,25 @@ def backend_dir(state_dir: Path) -> Path:
     return state_dir / "backends"
 
 
+def prepare_model_cache(timeout: float = 300.0) -> None:
+    """Fill the shared model cache (NIM_CACHE_PATH) once, before Triton starts: otherwise every Python model
+    instance would parse the GGUF at the same time on the same cores. Runs in a child so its memory goes."""
+    from nimlab.engine.weights import CACHE_LAYOUT_VERSION
+    from nimlab.triton.logic import model_cache_dir
+
+    if (model_cache_dir() / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}" / "config.json").is_file():
+        return
+    code = ("from nimlab.engine import load_model; from nimlab.triton.logic import model_cache_dir; "
+            "load_model('fp32', cache_dir=model_cache_dir())")
+    try:
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout, capture_output=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        out = getattr(exc, "stderr", b"") or b""
+        raise ServiceError(f"could not prepare the model cache: {out.decode(errors='replace')[-800:]}",
+                           hint="run `bash scripts/setup.sh` again") from exc
+
+
 def server_env() -> dict[str, str]:
     """PATH with this interpreter's bin first (the stub's Python) and LD_LIBRARY_PATH to libpython."""
     bin_dir = str(Path(sys.executable).parent)
@@ -75,6 +94,7 @@ def server_env() -> dict[str, str]:
         "LD_LIBRARY_PATH": os.pathsep.join(libdirs) + (os.pathsep + ld if ld else ""),
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
     }
 
 
@@ -157,6 +177,7 @@ def triton_server(preset: str = "tuned", overrides: dict[str, str] | None = None
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     repo = repository or render(state_dir / "model_repository", preset, overrides)
+    prepare_model_cache()
     log_path = state_dir / "tritonserver.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(server_argv(repo, backend_dir(state_dir), ports, host), stdout=log_file,

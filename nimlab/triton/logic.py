@@ -14,11 +14,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
 from nimlab.errors import ConfigError, EngineError, InvalidRequestError
 from nimlab.triton.wire import DownstreamError, decode_error, encode_error  # noqa: F401 - re-exported for model.py
+
+if TYPE_CHECKING:  # the engine (and torch) load only where needed: the llm model, not pre/postprocessing
+    from nimlab.engine import Delta, Engine, SamplingParams
 
 # ---- the engine's schedule, named as TensorRT-LLM names it ------------------------------------------------
 # TensorRT-LLM's `batching_strategy` parameter: "inflight_fused_batching" (continuous batching) or "V1"
@@ -138,6 +140,8 @@ def sampling_params(max_tokens: int | None, *, temperature: float | None = None,
                     seed: int | None = None, ignore_eos: bool = False, stop: tuple[str, ...] = (),
                     default_max_tokens: int = 16) -> SamplingParams:
     """OpenAI meanings and defaults (temperature 1, top_p 1), as the course NIM applies them."""
+    from nimlab.engine import SamplingParams
+
     params = SamplingParams(
         max_tokens=int(max_tokens) if max_tokens else default_max_tokens,
         temperature=1.0 if temperature is None else float(temperature),
@@ -151,7 +155,7 @@ def sampling_params(max_tokens: int | None, *, temperature: float | None = None,
 
 
 # ---- the llm model: one engine, many concurrent requests, responses streamed back ----------------------------
-Sender = Callable[[Delta | None, str | None, bool], None]
+Sender = Callable[["Delta | None", "str | None", bool], None]
 """send(delta, error, final): the llm model turns this into a Triton response on the request's sender."""
 
 
@@ -172,6 +176,8 @@ class EngineHost:
 
     def submit(self, ids: list[int], params: SamplingParams, send: Sender, stream: bool) -> None:
         """Queue one request; errors before queueing are sent back as a final error response."""
+        from nimlab.engine import Delta, GenerationRequest
+
         collected: list[int] = []
 
         def sink(delta: Delta) -> None:

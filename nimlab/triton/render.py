@@ -152,6 +152,7 @@ def render(out_dir: Path, preset: str = "tuned", overrides: dict[str, str] | Non
     for model_dir in sorted(p for p in template_dir.iterdir() if (p / "config.pbtxt").is_file()):
         target = out_dir / model_dir.name
         shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (target / "1").mkdir(exist_ok=True)  # an ensemble's version folder is empty, and git keeps no empty folder
         cfg = model_dir / "config.pbtxt"
         (target / "config.pbtxt").write_text(fill(cfg.read_text(), subst, str(cfg)))
     return out_dir

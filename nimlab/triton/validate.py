@@ -105,10 +105,13 @@ def validate_repository(repo: Path) -> list[Problem]:
         raise ConfigError(f"{repo} is not a directory")
     problems: list[Problem] = []
     configs: dict[str, tuple[Path, str, model_config_pb2.ModelConfig]] = {}
+    unparsed: set[str] = set()  # models whose config failed: no cross-checks against them (no cascades)
     for cfg_path in sorted(repo.glob("*/config.pbtxt")):
         config, found = parse_config(cfg_path)
         problems += found
-        if config is not None:
+        if config is None:
+            unparsed.add(cfg_path.parent.name)
+        else:
             configs[cfg_path.parent.name] = (cfg_path, cfg_path.read_text(), config)
     if not configs and not problems:
         problems.append(Problem(repo, 1, 1, "no <model>/config.pbtxt found"))
@@ -158,7 +161,9 @@ def validate_repository(repo: Path) -> list[Problem]:
                 err("decoupled model whose model.py never calls get_response_sender(): its requests would never "
                     "be answered", r"decoupled")
             declared = {o.name for o in cfg.output}
-            targets = configs.keys() if called is None else called
+            targets = set(configs) | unparsed if called is None else called
+            if unparsed & set(targets):
+                continue
             other_inputs = {i.name for m in targets if m in configs for i in configs[m][2].input}
             for name, line, col in tensors:
                 if name not in declared and name not in other_inputs:
@@ -168,6 +173,8 @@ def validate_repository(repo: Path) -> list[Problem]:
 
         if cfg.platform == "ensemble":
             available = {i.name for i in cfg.input}
+            if unparsed & {step.model_name for step in cfg.ensemble_scheduling.step}:
+                continue
             for step in cfg.ensemble_scheduling.step:
                 if step.model_name not in configs:
                     err(f"ensemble step model {step.model_name!r} is not in the repository",
