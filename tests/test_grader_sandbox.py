@@ -32,6 +32,7 @@ EXPECTED = {
     "os_exit": (0, "exited before this test ran"),
     "forge_reports": (0, None),
     "memory_hog": (0, "MemoryError"),
+    "exfiltrate": (0, None),
 }
 
 
@@ -130,3 +131,20 @@ def test_weak_mode_still_grades_and_contains_exits(tmp_path, monkeypatch):
             submission(tmp_path, "exits", {f"{EX}/answer.py": ref + "\nimport os\nos._exit(0)\n"})]
     results = {r.submission: r.score for r in grade_batch(subs, course("01", timeout_s=TIMEOUT), Options())}
     assert results == {"good": 26, "exits": 0}
+
+
+def test_hidden_inputs_cannot_be_smuggled_into_public_feedback(batch):
+    """Hidden calls reach the learner's process only after every public call has answered, one at a time,
+    and the job file and the runner's memory are out of reach: public feedback holds public inputs only."""
+    import json
+
+    import yaml
+
+    from nimlab.grader.reporters import gradescope_results
+
+    res = batch[0]["exfiltrate"]
+    learner_view = summary(res) + json.dumps(gradescope_results(res))
+    hidden = yaml.safe_load((ROOT / "solutions" / EX / "hidden_cases.yaml").read_text())
+    assert all(t["call"]["args"][0]["licence_cost_per_year"] in (40000, 150000, 260000, 500000) for t in hidden)
+    assert "260000" not in learner_view and "500000" not in learner_view
+    assert "900000" in learner_view  # its own public inputs do come back, as they should

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -111,8 +112,10 @@ def _bridge(port: int, path: str) -> None:
     threading.Thread(target=serve, daemon=True).start()
 
 
-def _run_calls(part: dict, report: Any) -> None:
-    """In the part's own child process: load the learner's file lazily, run each call, report each."""
+def _run_calls(part: dict, calls_in: Any, report: Any) -> None:
+    """In the part's own child process: take calls one at a time from the runner, load the learner's file
+    lazily, run each call and report it. A call's inputs reach this process only when the call starts, so
+    nothing can carry a later (hidden) call's inputs into an earlier (public) call's answer."""
     entry = os.path.abspath(part["entry"])
     module: Any = None
     import_error: dict[str, str] | None = None
@@ -121,7 +124,8 @@ def _run_calls(part: dict, report: Any) -> None:
         raise CallTimeout()
 
     signal.signal(signal.SIGALRM, on_alarm)
-    for call in part["calls"]:
+    for raw in calls_in:
+        call = json.loads(raw)
         started = time.monotonic()
         rec: dict[str, Any] = {"id": call["id"]}
         try:
@@ -179,24 +183,71 @@ def _reap() -> None:
             pass
 
 
+def _read_line(fd: int, deadline: float, cap: int = 4 << 20) -> bytes | None:
+    """One line from the child before the deadline, or None (timeout, end of stream, or an oversized line)."""
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or len(buf) > cap:
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
 def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any]:
-    """Fork one child for this exercise, give it its limits and deadline, then clear every process it left."""
+    """Fork one child for this exercise and feed it its calls one by one, relaying each answer only if it is
+    the answer to the call outstanding; then clear every process it left behind."""
     print(f"\n=== nimlab part: {part['name']} ===", flush=True)
+    calls = part["calls"]
+    down_r, down_w = os.pipe()
+    up_r, up_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(report.fileno())
+            os.close(down_w)
+            os.close(up_r)
+            public = {k: part[k] for k in ("name", "entry", "call_timeout_s", "memory_mb", "timeout_s")}
+            part.clear()  # the other calls' inputs must not linger in this process's memory
+            calls.clear()
             os.setpgid(0, 0)
-            mem = part["memory_mb"] << 20
+            mem = public["memory_mb"] << 20
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            cpu = int(part["timeout_s"]) + 1
+            cpu = int(public["timeout_s"]) + 1
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-            os.chdir(os.path.dirname(os.path.abspath(part["entry"])))
+            os.chdir(os.path.dirname(os.path.abspath(public["entry"])))
             sys.stdout, sys.stderr = CappedText(sys.__stdout__), CappedText(sys.__stderr__)
-            _run_calls(part, report)
+            with os.fdopen(down_r, "r") as calls_in, os.fdopen(up_w, "w", buffering=1) as up:
+                _run_calls(public, calls_in, up)
         finally:
             os._exit(0)
+    os.close(down_r)
+    os.close(up_w)
     deadline = time.monotonic() + part["timeout_s"]
     status: dict[str, Any] = {"part": part["name"], "status": "timeout"}
+    with os.fdopen(down_w, "w", buffering=1) as down:
+        for call in calls:
+            try:
+                down.write(json.dumps(call) + "\n")
+                down.flush()
+            except OSError:
+                break
+            line = _read_line(up_r, deadline)
+            if line is None:
+                break
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if not isinstance(rec, dict) or rec.get("id") != call["id"]:
+                rec = {"id": call["id"], "ok": False, "error": "your code wrote over the grader's channel"}
+            report.write(json.dumps(rec) + "\n")
+            report.flush()
     while time.monotonic() < deadline:
         done, wstatus = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -206,6 +257,7 @@ def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any
                 status.update(status="exit", returncode=os.waitstatus_to_exitcode(wstatus))
             break
         time.sleep(0.005)
+    os.close(up_r)
     with contextlib.suppress(OSError):
         if own_pid_namespace:
             os.kill(-1, signal.SIGKILL)  # every other process in this namespace (same uid), fork bombs included
@@ -217,14 +269,17 @@ def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
+    with open(cfg["job"]) as f:
+        job = json.load(f)  # read while still root: the job file (root, 0600) is unreadable to the submission
     if cfg.get("confine"):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from _bootstrap import confine
 
         sys.path.pop(0)
         confine(cfg)
-    with open(cfg["job"]) as f:
-        job = json.load(f)
+    import ctypes
+
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: children of the same uid cannot read our memory
     report = os.fdopen(cfg["fd"], "w", buffering=1)
     for b in job.get("bridges", []):
         _bridge(b["port"], b["socket"])

@@ -104,7 +104,15 @@ def _plan(spec: ExerciseSpec, files: Path | None, opts: Options) -> _Plan:
 
 
 def _part(plan: _Plan) -> Part | None:
-    unique = {c["id"]: c for c in plan.calls.values() if c is not None}
+    """The exercise's distinct calls, those any visible test uses first: hidden inputs arrive only after every
+    public answer has been given (the sandbox hands calls over one at a time)."""
+    vis = {t.name: t.visibility == "visible" for t in plan.spec.tests}
+    ordered = sorted((n for n, c in plan.calls.items() if c is not None), key=lambda n: not vis[n])
+    unique: dict[str, dict[str, Any]] = {}
+    for n in ordered:
+        call = plan.calls[n]
+        assert call is not None
+        unique.setdefault(call["id"], call)
     if plan.files is None or not unique:
         return None
     spec = plan.spec

@@ -263,7 +263,9 @@ def run_job(job: Job) -> Outcome:
             spec.append({"port": b.port, "socket": str(job_dir / f"svc{i}.sock")})
         job_file = job_dir / "job.json"
         job_file.write_text(json.dumps({"parts": parts, "bridges": spec}))
-        os.chmod(job_file, 0o644)
+        os.chmod(job_file, 0o600)
+        if os.geteuid() == 0:
+            os.chown(job_file, 0, 0)
         stage = job_dir / "stage"
         stage.mkdir(mode=0o700)
         if os.geteuid() == 0:
