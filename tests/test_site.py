@@ -298,6 +298,23 @@ def test_links_to_other_tracks_only_when_their_files_exist() -> None:
         assert 'class="coming"' in labs, "labs are not there yet: the page must say they are coming"
 
 
+def test_exercise_pages_include_the_current_statements(site: Path) -> None:
+    """Each exercise page pulls its statement from exercises/*/README.md at build time (pymdownx.snippets), so
+    the built page must contain that README's title; an exercise added later without a page only warns."""
+    import warnings
+
+    folders = sorted(d for d in (ROOT / "exercises").iterdir() if (d / "README.md").is_file())
+    assert folders, "no exercises found"
+    for d in folders:
+        if not (DOCS / "exercises" / f"{d.name}.md").is_file():
+            warnings.warn(f"exercises/{d.name} has no page under docs/exercises/", stacklevel=1)
+            continue
+        title = (d / "README.md").read_text().splitlines()[0].lstrip("# ").strip()
+        html = (site / "exercises" / d.name / "index.html").read_text()
+        words = [w for w in re.findall(r"[A-Za-z]{4,}", title)][:4]
+        assert words and all(w in html for w in words), f"{d.name}: statement not included ({title!r})"
+
+
 def test_rendered_lab_pages_show_real_outputs() -> None:
     """Each rendered lab page carries outputs and names the notebook it came from; a notebook changed since
     the page was rendered (owned by the labs track) only warns, with the command that refreshes the page."""
