@@ -60,3 +60,27 @@ def test_grader_refuses_a_mislabelled_pair(nim_optimized, nim_generic):
 
     with pytest.raises(ServiceError):
         describe_pair(nim_generic.url, nim_optimized.url)
+
+
+def test_triton_config_on_the_real_triton(tmp_path):
+    """Exercise 6 with --live triton_live: the reference loads with two instances and batches form (15/15);
+    an untuned config loads but has one instance and no batching: static 11 - 5 (dynamic 2, instances 2,
+    delay 1) + live 1 of 4 = 7; max_batch_size 0 with preferred sizes is refused by Triton: 5 + 0 = 5."""
+    from grader_helpers import FIXTURES
+
+    from nimlab.grader.manifest import load_course
+    from nimlab.grader.resources import provide
+
+    c = load_course(ROOT, ["06"], live={"triton_live"})
+    ex = "06-triton-config"
+    subs = [submission(tmp_path, "reference", {f"{ex}/config.pbtxt": (ROOT / "solutions" / ex / "config.pbtxt")}),
+            submission(tmp_path, "untuned", {f"{ex}/config.pbtxt": FIXTURES / "wrong" / "06-untuned.pbtxt"}),
+            submission(tmp_path, "refused", {f"{ex}/config.pbtxt": FIXTURES / "wrong" / "06-no-batching.pbtxt"})]
+    with provide({"triton_live"}) as resources:
+        results = {r.submission: r for r in grade_batch(subs, c, Options(resources=resources), workers=2)}
+    assert results["reference"].score == results["reference"].max_score == 15
+    assert results["untuned"].score == 7
+    fb = {t.name: t.feedback for t in results["untuned"].tests}
+    assert "no batches formed" in fb["batches formed under load"]
+    assert results["refused"].score == 5
+    assert "refused" in {t.name: t.feedback for t in results["refused"].tests}["loads on the real Triton"]

@@ -39,7 +39,7 @@ def _submissions(paths: list[Path], course: Course, single: bool) -> list[Path]:
 
 def run_grade(args: argparse.Namespace) -> int:
     root = course_root(args.course)
-    course = load_course(root, args.exercise)
+    course = load_course(root, args.exercise, live=set(args.live))
     for p in args.paths:
         if not p.exists():
             raise ConfigError(f"no such submission: {p}")
@@ -50,6 +50,7 @@ def run_grade(args: argparse.Namespace) -> int:
     given = {k: v for k, v in (("course_nim_pair.optimized", args.nim_optimized),
                                ("course_nim_pair.generic", args.nim_generic)) if v}
     needs = {r for ex in course.exercises for r in ex.resources}
+    needs |= {r for ex in course.exercises for r in ex.optional_resources if r in args.live}
     batch = len(subs) > 1
 
     def progress(done: int, total: int, res: SubmissionResult) -> None:

@@ -11,9 +11,11 @@ The grader knows an exercise only through this file:
     checks: checks.py                # trusted check functions, run by the grader outside the sandbox
     commands: {name: [argv...]}      # programs the sandbox may run on the learner's file ({entry}, {bin:NAME})
     resources: [course_nim_pair]     # live services the grader starts and bridges into the sandbox
+    optional_resources: [triton_live]  # live checks run only with `nimlab grade --live triton_live`
     test_sets:                       # files of tests; public ones ship to learners
       - {file: public_cases.yaml, where: exercise, visibility: visible}
       - {file: hidden_cases.yaml, where: solution, visibility: hidden}
+      - {file: live_cases.yaml, where: solution, visibility: visible, requires: triton_live}
 
 A test file is a YAML list of {name, points, call, check, expect}; `call` is {function, args} (run the learner's
 function), {command, env} (run a declared command) or {read: true} (no code runs; the check gets the file text).
@@ -21,6 +23,7 @@ function), {command, env} (run a declared command) or {read: true} (no code runs
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ class TestSpec:
     check: str
     expect: Any
     visibility: str = "visible"
+    requires: str = ""  # an optional live resource; the test is graded only in runs that provide it
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class ExerciseSpec:
     memory_mb: int
     checks_path: Path
     commands: dict[str, list[str]]
-    resources: tuple[str, ...]
+    resources: tuple[str, ...]  # always needed (started by the grader)
+    optional_resources: tuple[str, ...]  # graded only when asked for (`nimlab grade --live NAME`)
     tests: tuple[TestSpec, ...]
     exercise_dir: Path
     solution_dir: Path
@@ -84,7 +89,7 @@ def load_exercise(solution_dir: Path, exercises_root: Path) -> ExerciseSpec:
                 raise ConfigError(f"{base / ts['file']}: test {t.get('name')!r} has visibility {vis!r}",
                                   hint=f"use one of {', '.join(VISIBILITIES)}")
             tests.append(TestSpec(t["name"], float(t["points"]), t.get("call", {"read": True}), t["check"],
-                                  t.get("expect"), vis))
+                                  t.get("expect"), vis, ts.get("requires", "")))
     names = [t.name for t in tests]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: test names repeat", hint="give every test a unique name")
@@ -92,7 +97,8 @@ def load_exercise(solution_dir: Path, exercises_root: Path) -> ExerciseSpec:
         id=ex_id, title=raw.get("title", ex_id), entry=raw["entry"], run=raw.get("run", "sandbox"),
         timeout_s=float(raw.get("timeout_s", 30)), memory_mb=int(raw.get("memory_mb", 1024)),
         checks_path=solution_dir / raw.get("checks", "checks.py"), commands=raw.get("commands", {}),
-        resources=tuple(raw.get("resources", [])), tests=tuple(tests), exercise_dir=exercise_dir,
+        resources=tuple(raw.get("resources", [])), optional_resources=tuple(raw.get("optional_resources", [])),
+        tests=tuple(tests), exercise_dir=exercise_dir,
         solution_dir=solution_dir, extra=raw.get("extra", {}),
     )
 
@@ -103,6 +109,12 @@ class Course:
     solutions_root: Path
     exercises: tuple[ExerciseSpec, ...]
 
+    def with_resources(self, available: set[str]) -> Course:
+        """This course without the tests whose optional live resource is not available in this run."""
+        exs = tuple(dataclasses.replace(e, tests=tuple(t for t in e.tests if not t.requires or t.requires in available))
+                    for e in self.exercises)
+        return Course(self.exercises_root, self.solutions_root, exs)
+
     def find(self, key: str) -> ExerciseSpec:
         for ex in self.exercises:
             if ex.id == key or ex.id.split("-", 1)[0] == key.zfill(2):
@@ -110,8 +122,9 @@ class Course:
         raise ConfigError(f"no exercise {key!r}", hint="ids: " + ", ".join(e.id for e in self.exercises))
 
 
-def load_course(root: Path, only: list[str] | None = None) -> Course:
-    """All exercises under root/solutions (each with an exercise.yaml), in name order."""
+def load_course(root: Path, only: list[str] | None = None, live: set[str] | frozenset[str] = frozenset()) -> Course:
+    """All exercises under root/solutions (each with an exercise.yaml), in name order; tests that need an
+    optional live resource are kept only when `live` names it."""
     solutions_root, exercises_root = root / "solutions", root / "exercises"
     dirs = sorted(p.parent for p in solutions_root.glob("*/exercise.yaml"))
     if not dirs:
@@ -120,4 +133,4 @@ def load_course(root: Path, only: list[str] | None = None) -> Course:
     course = Course(exercises_root, solutions_root, tuple(load_exercise(d, exercises_root) for d in dirs))
     if only:
         course = Course(exercises_root, solutions_root, tuple(course.find(k) for k in only))
-    return course
+    return course.with_resources(set(live))

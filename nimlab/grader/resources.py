@@ -8,6 +8,7 @@ expect, so a machine that cannot run the optimized profile fails loudly instead 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -37,12 +38,57 @@ def describe_pair(optimized: str, generic: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def triton_live() -> Iterator[dict[str, str]]:
+    """The real tritonserver (nvidia-pytriton's binary, via nimlab.triton.launcher) in explicit model-control
+    mode on an empty repository the grader owns: checks load one learner model at a time into it."""
+    import subprocess
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from nimlab.triton import launcher
+
+    with tempfile.TemporaryDirectory(prefix="nimlab-grade-triton-") as tmp:
+        repo, state = Path(tmp) / "repo", Path(tmp) / "state"
+        repo.mkdir()
+        state.mkdir()
+        ports = launcher.TritonPorts.free()
+        argv = launcher.server_argv(repo, launcher.backend_dir(state), ports) + ["--model-control-mode=explicit"]
+        with open(state / "tritonserver.log", "wb") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **launcher.server_env()}, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{ports.http}"
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (state / "tritonserver.log").read_text(errors="replace")[-1500:]
+                    raise ServiceError(f"tritonserver did not start for grading:\n{tail}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url + "/v2/health/ready", timeout=2).status_code == 200:
+                        break
+                time.sleep(0.2)
+            yield {"triton_live.http": url, "triton_live.repo": str(repo)}
+        finally:
+            launcher.stop_server(proc)
+
+
+@contextlib.contextmanager
 def provide(names: set[str], given: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """Yield the resource map for `names`; URLs in `given` ("course_nim_pair.optimized": URL, ...) are reused."""
     given = dict(given or {})
-    if "course_nim_pair" not in names:
-        yield given
-        return
+    with contextlib.ExitStack() as outer:
+        if "triton_live" in names:
+            given.update(outer.enter_context(triton_live()))
+        if "course_nim_pair" not in names:
+            yield given
+            return
+        with _nim_pair(given) as res:
+            yield res
+
+
+@contextlib.contextmanager
+def _nim_pair(given: dict[str, str]) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
         urls = {k: given.get(f"course_nim_pair.{k}") for k in ("optimized", "generic")}
         missing = [k for k, v in urls.items() if not v]

@@ -94,3 +94,56 @@ def io(cfg: Any) -> Check:
     ok = ("text_input", m.TYPE_STRING, (1,)) in ins and ("input_ids", m.TYPE_INT32, (-1,)) in outs
     return (1.0, "tensors declared") if ok else (
         0.0, "declare input text_input (TYPE_STRING, dims [1]) and output input_ids (TYPE_INT32, dims [-1])")
+
+
+@cache
+def _live_module() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("nimlab_ex06_live", Path(__file__).parent / "live.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@cache
+def _live(text: str, repo: str, http: str) -> dict:
+    cfg, _ = _parse(text)
+    return _live_module().run(cfg, repo, http)
+
+
+def _live_check(fn: Any) -> Any:
+    def check(value: Any, expect: dict, test: Any) -> Check:
+        cfg, why = _parse(value)
+        if cfg is None:
+            return 0.0, why
+        res = _live(value, expect["repo"], expect["http"])
+        if not res["loaded"]:
+            return 0.0, f"the real Triton refused it: {res['error']}"
+        return fn(res)
+    check.__name__ = fn.__name__
+    return check
+
+
+@_live_check
+def live_loads(res: dict) -> Check:
+    return 1.0, "the real Triton loaded it"
+
+
+@_live_check
+def live_instances(res: dict) -> Check:
+    n = res["instances"]
+    return (1.0, "Triton runs two instances") if n == 2 else (0.0, f"Triton loaded {n} instance(s), not 2")
+
+
+@_live_check
+def live_batches(res: dict) -> Check:
+    inf, ex = res["inferences"], res["executions"]
+    if not ex:
+        return 0.0, f"no request was served ({res['error'] or 'check the input/output tensors'})"
+    avg = inf / ex
+    if avg >= 1.2:
+        return 1.0, f"batches formed under load: {inf} requests in {ex} executions (average batch {avg:.1f})"
+    return 0.0, f"no batches formed: {inf} requests in {ex} executions (average batch {avg:.1f})"
