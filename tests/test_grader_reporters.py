@@ -200,3 +200,9 @@ def test_public_tests_in_the_bundle_pass_on_the_reference_and_fail_on_starters(t
         (root / ex.id / ex.entry).write_bytes((ex.solution_dir / ex.entry).read_bytes())
     refs = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert refs.returncode == 0, refs.stdout[-2000:]
+
+
+def test_grade_command_on_one_exercise_folder(capsys):
+    """`nimlab grade solutions/01-buy-or-build -e 1`: the folder itself is the submission for that exercise."""
+    assert main(["grade", str(ROOT / "solutions" / "01-buy-or-build"), "-e", "1", "-q"]) == 0
+    assert "26/26 points" in capsys.readouterr().out

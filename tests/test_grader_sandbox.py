@@ -148,3 +148,23 @@ def test_hidden_inputs_cannot_be_smuggled_into_public_feedback(batch):
     assert all(t["call"]["args"][0]["licence_cost_per_year"] in (40000, 150000, 260000, 500000) for t in hidden)
     assert "260000" not in learner_view and "500000" not in learner_view
     assert "900000" in learner_view  # its own public inputs do come back, as they should
+
+
+def test_symlinks_into_solutions_are_not_followed(tmp_path):
+    """A folder or zip whose answer is a symlink to the reference solution is graded as not submitted."""
+    import zipfile
+
+    from nimlab.grader.grade import grade_submission
+
+    target = ROOT / "solutions" / EX / "answer.py"
+    sub = tmp_path / "linky" / EX
+    sub.mkdir(parents=True)
+    (sub / "answer.py").symlink_to(target)
+    zpath = tmp_path / "linky.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        info = zipfile.ZipInfo(f"{EX}/answer.py")
+        info.external_attr = 0o120777 << 16  # a symlink entry
+        zf.writestr(info, str(target))
+    for path in (tmp_path / "linky", zpath):
+        res = grade_submission(path, course("01"))
+        assert res.score == 0 and "not submitted" in res.exercises[0].message

@@ -29,12 +29,15 @@ def course_root(explicit: str | None) -> Path:
 
 
 def _submissions(paths: list[Path], course: Course, single: bool) -> list[Path]:
+    """Several paths: one submission each. One folder: a submission if any exercise is found in it, else a
+    folder of submissions (each folder or zip inside)."""
     if len(paths) > 1 or single or not paths[0].is_dir():
         return paths
     root = paths[0]
-    if any(locate(root, ex.id, ex.entry) for ex in course.exercises):
+    only = course.exercises[0].id if len(course.exercises) == 1 else None
+    if any(locate(root, ex.id, ex.entry, single=ex.id == only) for ex in course.exercises):
         return [root]
-    return submissions_in(root)
+    return submissions_in(root) or [root]
 
 
 def run_grade(args: argparse.Namespace) -> int:
