@@ -164,7 +164,10 @@ def test_client_disconnect_mid_stream_frees_the_slot(nim_optimized):
             seen += line.startswith("data:")
             if seen >= 3:
                 break
-        assert metrics(nim_optimized)["num_requests_running"] >= 1
+        deadline = time.monotonic() + 20
+        while metrics(nim_optimized)["num_requests_running"] < 1:
+            assert time.monotonic() < deadline, "the streaming request never showed as running"
+            time.sleep(0.1)
     deadline = time.monotonic() + 20
     while metrics(nim_optimized)["num_requests_running"] != 0:
         assert time.monotonic() < deadline, "the abandoned stream still holds its engine slot"
