@@ -89,26 +89,41 @@ def provide(names: set[str], given: dict[str, str] | None = None) -> Iterator[di
 
 @contextlib.contextmanager
 def _nim_pair(given: dict[str, str]) -> Iterator[dict[str, str]]:
-    with contextlib.ExitStack() as stack:
-        urls = {k: given.get(f"course_nim_pair.{k}") for k in ("optimized", "generic")}
-        missing = [k for k, v in urls.items() if not v]
-        if missing:
-            from nimlab.lab.launch import course_nim
+    """Start the missing NIMs side by side. Each is started and stopped by a thread that lives as long as the
+    NIM: the launcher asks the kernel to stop a server when the *thread* that launched it ends
+    (PR_SET_PDEATHSIG), so a short-lived starter thread would take its NIM down with it."""
+    urls = {k: given.get(f"course_nim_pair.{k}") for k in ("optimized", "generic")}
+    env = {"optimized": None, "generic": {"NIM_MODEL_PROFILE": GENERIC}}
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    started: dict[str, threading.Event] = {}
 
-            env = {"optimized": None, "generic": {"NIM_MODEL_PROFILE": GENERIC}}
-            errors: list[BaseException] = []
+    def hold(kind: str) -> None:
+        from nimlab.lab.launch import course_nim
 
-            def start(kind: str) -> None:
-                try:
-                    urls[kind] = stack.enter_context(course_nim(env=env[kind])).url
-                except BaseException as exc:  # noqa: BLE001 - re-raised below
-                    errors.append(exc)
+        try:
+            with course_nim(env=env[kind]) as running:
+                urls[kind] = running.url
+                started[kind].set()
+                stop.wait()
+        except BaseException as exc:  # noqa: BLE001 - reported by the waiting thread
+            errors.append(exc)
+        finally:
+            started[kind].set()
 
-            threads = [threading.Thread(target=start, args=(k,)) for k in missing]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise errors[0]
+    threads = []
+    for kind in (k for k, v in urls.items() if not v):
+        started[kind] = threading.Event()
+        threads.append(threading.Thread(target=hold, args=(kind,), name=f"nim-{kind}"))
+    for t in threads:
+        t.start()
+    try:
+        for ev in started.values():
+            ev.wait()
+        if errors:
+            raise errors[0]
         yield {**given, **describe_pair(str(urls["optimized"]), str(urls["generic"]))}
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
