@@ -27,9 +27,9 @@ step "2/4 torch 2.13.0, CPU build"
 # This machine kind keeps the CPU wheel in pip's find-links; elsewhere take it from PyTorch's CPU-only index,
 # never the multi-GB CUDA build that a plain PyPI install would resolve.
 if "${PIP[@]}" install --dry-run --no-index --no-deps -q torch==2.13.0 >/dev/null 2>&1; then
-  "${PIP[@]}" install --no-deps torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+  "${PIP[@]}" install torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
 else
-  "${PIP[@]}" install --no-deps torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+  "${PIP[@]}" install torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
     2>&1 | grep -v "^WARNING: Location" || true
 fi
 "$VENV/bin/python" -c 'import torch,sys; sys.exit(0 if torch.version.cuda is None else "torch is a CUDA build; delete .venv and set NIMLAB_TORCH_INDEX to a CPU index")'
