@@ -1,6 +1,6 @@
 """Benchmark the autograder: N submissions of all six exercises graded in one batch on this machine.
 
-    .venv/bin/python bench/bench_grader.py [--submissions 100] [--workers 2] [--nim-optimized URL --nim-generic URL]
+    .venv/bin/python bench/bench_grader.py [--submissions 100] [--workers CPUs+1] [--nim-optimized URL --nim-generic URL]
 
 Submissions are a mix (reference, untouched starter, plausible wrong answers, crashing code), so every path of
 the grader is exercised. Exercise 4 runs live against one shared course NIM pair, started here (start-up is
@@ -45,7 +45,7 @@ def variants(course) -> list[dict[str, str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--submissions", type=int, default=100)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
     ap.add_argument("--nim-optimized")
     ap.add_argument("--nim-generic")
     args = ap.parse_args()

@@ -12,7 +12,8 @@ def add_grade_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--course", help="course root holding exercises/ and solutions/ (default: found upward)")
     p.add_argument("-e", "--exercise", action="append", help="grade only this exercise (id or number; repeatable)")
     p.add_argument("--single-submission", action="store_true", help="treat the one path as one submission")
-    p.add_argument("-j", "--workers", type=int, default=os.cpu_count() or 2, help="submissions graded at once")
+    p.add_argument("-j", "--workers", type=int, default=(os.cpu_count() or 2) + 1,
+                   help="submissions graded at once (default: CPUs + 1; much of a sandbox's life is waiting)")
     p.add_argument("--live", action="append", default=[], metavar="RESOURCE",
                    help="also run the live checks that need RESOURCE (e.g. triton_live: exercise 6 on the real Triton)")
     p.add_argument("--nim-optimized", help="reuse a running optimized course NIM (URL) for live exercises")
