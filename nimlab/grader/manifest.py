@@ -14,7 +14,7 @@ The grader knows an exercise only through this file:
     optional_resources: [triton_live]  # live checks run only with `nimlab grade --live triton_live`
     test_sets:                       # files of tests; public ones ship to learners
       - {file: public_cases.yaml, where: exercise, visibility: visible}
-      - {file: hidden_cases.yaml, where: solution, visibility: hidden}
+      - {file: hidden_cases.yaml, where: solution, visibility: after_published}
       - {file: live_cases.yaml, where: solution, visibility: visible, requires: triton_live}
 
 A test file is a YAML list of {name, points, call, check, expect}; `call` is {function, args} (run the learner's
