@@ -272,9 +272,11 @@ def run_docker(args) -> int:
         if prof:
             print(f"  nim | Selected profile: {prof[0]} ({prof[1]})")
         print("\nThe course is up (Docker):")
-        for st in backend.statuses():
+        statuses = backend.statuses()
+        for st in statuses:
             print(f"  {st.name:14} {st.url}{'/v1' if st.name != 'triton' else ''}   ({WHAT.get(st.name, '')})")
-        print("Try:  curl -s http://127.0.0.1:8000/v1/models   |   stop with: nimlab lab down --backend docker")
+        nim_url = next((st.url for st in statuses if st.name == "nim" and st.url), "http://127.0.0.1:8000")
+        print(f"Try:  curl -s {nim_url}/v1/models   |   stop with: nimlab lab down --backend docker")
         return 0
     if args.action == "down":
         stopped = backend.down()
