@@ -28,6 +28,9 @@ GEN = "nimlab_generic-fp32-tp1-pp1"
 
 def in_process(cache: Path, concurrency: int, requests: int, max_tokens: int) -> tuple[float, int]:
     """The optimized profile's engine settings, called directly (no HTTP, no JSON, no tokenizing per call)."""
+    import torch
+
+    torch.set_num_threads(1)  # the optimized profile's engine_threads
     loaded = load_model("fp32", cache_dir=cache)
     tok = loaded.tokenizer
     ids = [tok(tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,

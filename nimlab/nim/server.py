@@ -54,6 +54,9 @@ def load_engine(state: NimState) -> None:
     runtime = state.selection.profile.runtime
     assert runtime is not None  # selection only returns runnable profiles
     try:
+        import torch
+
+        torch.set_num_threads(runtime.engine_threads)
         t0 = time.monotonic()
         log.info("Preparing model workspace...")
         loaded = load_model(runtime.precision, cache_dir=state.config.cache_path)
@@ -61,8 +64,8 @@ def load_engine(state: NimState) -> None:
         engine = Engine(loaded, max_num_seqs=runtime.max_num_seqs, kv_capacity_tokens=runtime.kv_cache_tokens,
                         max_queue=state.config.max_queue, max_model_len=state.config.max_model_len)
         engine.start()
-        log.info("Engine schedule: %s (max_num_seqs=%d, KV pool %d tokens)", runtime.schedule,
-                 runtime.max_num_seqs, runtime.kv_cache_tokens)
+        log.info("Engine schedule: %s (max_num_seqs=%d, KV pool %d tokens, %d engine thread(s))",
+                 runtime.schedule, runtime.max_num_seqs, runtime.kv_cache_tokens, runtime.engine_threads)
         warm_ids = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
         for _ in engine.generate(warm_ids, SamplingParams(max_tokens=2, temperature=0)):
             pass

@@ -35,6 +35,7 @@ class EngineSettings:
     kv_cache_tokens: int = 16384
     max_queue: int = 64
     max_model_len: int = 2048
+    engine_threads: int = 1  # torch intra-op threads, as the course NIM's profiles set them
     cache_dir: Path | None = None
 
     @property
@@ -66,6 +67,7 @@ class EngineSettings:
             kv_cache_tokens=integer("kv_cache_tokens", cls.kv_cache_tokens),
             max_queue=integer("max_queue_size", cls.max_queue),
             max_model_len=integer("max_model_len", cls.max_model_len),
+            engine_threads=integer("engine_threads", cls.engine_threads),
             cache_dir=model_cache_dir(params.get("cache_dir", "")),
         )
 

@@ -36,6 +36,7 @@ KNOBS: dict[str, str] = {
     "kv_cache_tokens": "the engine's KV pool, in tokens",
     "max_queue_size": "requests the engine queues before answering rate_limit_exceeded",
     "max_model_len": "context length the engine accepts (prompt + max_tokens)",
+    "engine_threads": "torch threads per llm instance (1 leaves a core for Triton and the front end)",
     "cache_dir": "where the dequantized weights are cached (empty: NIM_CACHE_PATH, shared with the course NIM)",
 }
 
@@ -57,6 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "kv_cache_tokens": 16384,
         "max_queue_size": 64,
         "max_model_len": 2048,
+        "engine_threads": 1,
         "cache_dir": "",
     },
     # Out of the box with nothing turned: one instance, no dynamic batching, one request at a time (V1).
@@ -76,6 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "kv_cache_tokens": 8192,
         "max_queue_size": 64,
         "max_model_len": 2048,
+        "engine_threads": 1,
         "cache_dir": "",
     },
 }

@@ -38,6 +38,9 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException("llm must be decoupled: model_transaction_policy { decoupled: True }")
         self.batched = config.get("max_batch_size", 0) > 0
         settings = logic.EngineSettings.from_parameters(logic.parameters_of(config))
+        import torch
+
+        torch.set_num_threads(settings.engine_threads)
         loaded = load_model("fp32", cache_dir=settings.cache_dir)
         engine = Engine(loaded, max_num_seqs=settings.engine_max_num_seqs, kv_capacity_tokens=settings.kv_cache_tokens,
                         max_queue=settings.max_queue, max_model_len=settings.max_model_len)
