@@ -68,7 +68,7 @@ for target in nim hand-built; do
       -t "$image" . 2>&1 | while IFS= read -r line; do
     # progress: one line per step and its outcome, not every line pip prints
     case "$line" in
-      "#"*" ["*|*DONE*|*CACHED*|*ERROR*|*rror:*|*installing*|*"naming to"*) echo "  $line";;
+      "#"*" ["*|*DONE*|*CACHED*|*ERROR*|*rror:*|*installing*|*"naming to"*) echo "  ${line:0:150}";;
     esac
   done
   [[ ${PIPESTATUS[0]} -eq 0 ]] || {

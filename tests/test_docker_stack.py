@@ -160,3 +160,12 @@ def test_down_leaves_nothing_behind(stack):
     assert docker("network", "ls", "-q", "--filter", label).stdout.strip() == ""
     after = lab("status", env, timeout=120)
     assert after.returncode == 1 and "stopped" in after.stdout
+
+
+def test_up_without_images_says_how_to_build_them(engine):
+    env = {"NIMLAB_PROJECT": f"nimlabnoimg{os.getpid()}", "NIMLAB_IMAGE_TAG": "not-built"}
+    out = lab("up", env, timeout=120)
+    assert out.returncode == 1
+    assert "image(s) not built: nimlab/course-nim:not-built, nimlab/hand-built:not-built" in out.stderr
+    assert "next: bash compose/build.sh" in out.stderr
+    assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={env['NIMLAB_PROJECT']}").stdout == ""

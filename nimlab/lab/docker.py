@@ -36,7 +36,6 @@ WHAT = {
     "triton-openai": "hand-built stack: OpenAI front end over Triton (OpenAI API at /v1)",
 }
 SELECTED = re.compile(r"Selected profile: (?P<id>[0-9a-f]{8,}) \((?P<name>[^)]+)\)")
-_PREFIX = re.compile(r"^\S+\s+\| ?")
 
 
 def compose_dir() -> Path:
@@ -214,13 +213,13 @@ class DockerBackend:
 
     def tail(self, name: str, n: int = 50) -> str:
         out = self.compose("logs", "--no-color", "--no-log-prefix", "--tail", str(n), name, timeout=60, check=False)
-        return "\n".join(_PREFIX.sub("", line) if " | " in line[:40] else line
-                         for line in (out.stdout + out.stderr).splitlines())
+        return (out.stdout + out.stderr).rstrip("\n")
 
     def selected_profile(self, name: str = "nim") -> tuple[str, str] | None:
         """(id, name) from the NIM's `Selected profile:` start-up line, or from /v1/metadata if the log rolled."""
-        for m in SELECTED.finditer(self.tail(name, 5000)):
-            return m.group("id"), m.group("name")
+        found = list(SELECTED.finditer(self.tail(name, 5000)))
+        if found:  # the last decision: a restarted container logs one per start
+            return found[-1].group("id"), found[-1].group("name")
         url = self.url(name)
         if url:
             try:
