@@ -27,3 +27,21 @@ def nim_generic():
     """The course NIM forced onto its generic profile (same weights, one request at a time)."""
     with course_nim(env={"NIM_MODEL_PROFILE": "nimlab_generic-fp32-tp1-pp1"}) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def triton_tuned():
+    """The hand-built stack's real tritonserver on the tuned repository (one per test session)."""
+    from nimlab.triton.launcher import triton_server
+
+    with triton_server("tuned") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def triton_openai(triton_tuned):
+    """The OpenAI-compatible front end over `triton_tuned`."""
+    from nimlab.triton.launcher import openai_frontend
+
+    with openai_frontend(triton_tuned.grpc_url) as running:
+        yield running

@@ -13,7 +13,6 @@ import tritonclient.http as httpclient
 from openai import OpenAI
 
 from nimlab.triton import kserve
-from nimlab.triton.launcher import openai_frontend, triton_server
 
 pytestmark = pytest.mark.slow
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -21,15 +20,13 @@ CHAT = [{"role": "user", "content": "What is the capital of France? Answer in on
 
 
 @pytest.fixture(scope="module")
-def triton():
-    with triton_server("tuned") as running:
-        yield running
+def triton(triton_tuned):
+    return triton_tuned  # one tuned server per test session (tests/conftest.py), shared with the labs
 
 
 @pytest.fixture(scope="module")
-def frontend(triton):
-    with openai_frontend(triton.grpc_url) as running:
-        yield running
+def frontend(triton_openai):
+    return triton_openai
 
 
 @pytest.fixture(scope="module")
