@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from nimlab import __version__
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (from `nimlab lab down`, docker stop, a CI timeout) unwinds like Ctrl-C, so every `with` block
+    # that started a child process (tritonserver, a front end) stops it instead of orphaning it on a port.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

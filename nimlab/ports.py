@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -23,3 +24,9 @@ PORT_MAP: tuple[Port, ...] = (
 )
 
 PORTS: dict[str, int] = {p.name: p.port for p in PORT_MAP}
+
+
+def port(name: str) -> int:
+    """The port for `name`, unless NIMLAB_PORT_<NAME> (e.g. NIMLAB_PORT_TRITON_HTTP) moves it."""
+    raw = os.environ.get("NIMLAB_PORT_" + name.upper().replace("-", "_"), "").strip()
+    return int(raw) if raw.isdigit() else PORTS[name]

@@ -22,28 +22,34 @@ def lab(action: str, env: dict[str, str], timeout: float = 300) -> subprocess.Co
 
 def test_up_status_down_leaves_nothing_behind(tmp_path):
     port = free_port()
-    env = {"NIMLAB_STATE_DIR": str(tmp_path), "NIM_SERVER_PORT": str(port)}
+    triton = {name: free_port() for name in ("TRITON_HTTP", "TRITON_GRPC", "TRITON_METRICS", "TRITON_OPENAI")}
+    env = {"NIMLAB_STATE_DIR": str(tmp_path), "NIM_SERVER_PORT": str(port),
+           **{f"NIMLAB_PORT_{k}": str(v) for k, v in triton.items()}}
     try:
         up = lab("up", env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Selected profile:" in up.stdout, "start-up shows the profile decision as it happens"
         assert f"http://127.0.0.1:{port}/v1" in up.stdout
+        assert f"http://127.0.0.1:{triton['TRITON_OPENAI']}/v1" in up.stdout
         assert httpx.get(f"http://127.0.0.1:{port}/v1/health/ready").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{triton['TRITON_HTTP']}/v2/health/ready").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{triton['TRITON_OPENAI']}/v1/health/ready").status_code == 200
 
-        again = lab("up", env, timeout=60)  # idempotent: finds the running service, starts nothing new
-        assert again.returncode == 0 and len(list(tmp_path.glob("*.json"))) == 1
+        again = lab("up", env, timeout=60)  # idempotent: finds the running services, starts nothing new
+        assert again.returncode == 0 and len(list(tmp_path.glob("*.json"))) == 3
 
         status = lab("status", env)
-        assert status.returncode == 0
-        assert "nim" in status.stdout and "ready" in status.stdout
+        assert status.returncode == 0, status.stdout
+        for name in ("nim", "triton", "triton-openai"):
+            assert any(line.split()[:2] == [name, "ready"] for line in status.stdout.splitlines()), status.stdout
         assert "nimlab_inflight-cpu-fp32-tp1-pp1-throughput" in status.stdout
 
         logs = lab("logs", env)
         assert "Selected profile:" in logs.stdout
     finally:
         down = lab("down", env)
-    assert down.returncode == 0 and "stopped: nim" in down.stdout
-    assert not port_in_use(port)
+    assert down.returncode == 0 and "nim" in down.stdout and "triton-openai" in down.stdout
+    assert not any(port_in_use(p) for p in (port, *triton.values()))
     after = lab("status", env)
     assert after.returncode == 1 and "stopped" in after.stdout
 

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print("\nThe course is up:")
         for spec in default_services():
             print(f"  {spec.name:6} {spec.url}/v1   ({spec.what})")
-        print("Try:  curl -s http://127.0.0.1:8000/v1/models   |   stop with: nimlab lab down")
+        first = default_services()[0]
+        print(f"Try:  curl -s {first.url}/v1/models   |   status: nimlab lab status   |   stop: nimlab lab down")
         return 0
     if args.action == "down":
         stopped = [n for n in backend.names() if backend.stop(n)]

@@ -23,7 +23,7 @@ import httpx
 from nimlab.errors import ServiceError
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask the kernel to SIGTERM it if the launching process dies, so a
     killed test run or benchmark cannot leave a server holding a port (Linux only; a no-op elsewhere)."""
     try:
@@ -58,7 +58,7 @@ def launched(argv: Sequence[str], url: str, health_path: str, env: dict[str, str
     log_path = Path(log_file.name)
     proc = subprocess.Popen([*preexec_argv, *argv], stdout=log_file, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-                            start_new_session=True, preexec_fn=_die_with_parent)
+                            start_new_session=True, preexec_fn=die_with_parent)
     log_file.close()
     running = Running(proc, url, log_path)
     try:

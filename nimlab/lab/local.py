@@ -130,6 +130,9 @@ class LocalBackend:
                 os.killpg(pid, signal.SIGKILL)  # whatever remains of the group
         self._pidfile(name).unlink(missing_ok=True)
         port = rec.get("port")
+        deadline = time.monotonic() + 5
+        while port and port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
         if port and port_in_use(port):
             raise ServiceError(f"port {port} is still in use after stopping {name}",
                                hint=f"`ss -ltnp 'sport = :{port}'` shows who holds it")

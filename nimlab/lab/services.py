@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from nimlab.ports import PORTS
+from nimlab.ports import PORTS, port
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ def course_nim(port: int | None = None, env: dict[str, str] | None = None) -> Se
 
 
 def default_services() -> list[ServiceSpec]:
-    """The embedded default: everything local, no GPU, no Docker."""
-    return [course_nim()]
+    """The embedded default: everything local, no GPU, no Docker — the course NIM beside the hand-built stack."""
+    return [course_nim(), *hand_built_stack()]
 
 
 def hand_built_stack(preset: str = "tuned") -> list[ServiceSpec]:
@@ -47,8 +47,8 @@ def hand_built_stack(preset: str = "tuned") -> list[ServiceSpec]:
     Ports from the port map (Triton HTTP/gRPC/metrics 8001/8002/8003, OpenAI 9000), so it runs beside the
     course NIM on 8000. Start them in this order; the front end is ready once Triton's llm_bls is.
     """
-    http, grpc, metrics, openai = (PORTS["triton-http"], PORTS["triton-grpc"], PORTS["triton-metrics"],
-                                   PORTS["triton-openai"])
+    http, grpc, metrics, openai = (port("triton-http"), port("triton-grpc"), port("triton-metrics"),
+                                   port("triton-openai"))
     return [
         ServiceSpec(
             name="triton",

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from nimlab.errors import ServiceError
-from nimlab.lab.launch import Running, free_port, launched, stop_group
+from nimlab.lab.launch import Running, die_with_parent, free_port, launched, stop_group
 from nimlab.ports import PORTS
 from nimlab.triton.render import render
 
@@ -182,7 +182,8 @@ def triton_server(preset: str = "tuned", overrides: dict[str, str] | None = None
     log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(server_argv(repo, backend_dir(state_dir), ports, host), stdout=log_file,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **server_env()}, start_new_session=True)
+                            env={**os.environ, **server_env()}, start_new_session=True,
+                            preexec_fn=die_with_parent)
     log_file.close()
     running = RunningTriton(proc, ports, repo, log_path)
     try:
