@@ -2,9 +2,11 @@
 
 Measures aggregate output tokens/s at concurrency 1 and 8 through the HTTP API (official openai SDK,
 streaming, fixed output length), the same engine in-process (to price the API layer), whether both
-profiles produce identical greedy tokens, and how long each service takes to become ready.
+profiles produce identical greedy tokens, and how long each service takes to become ready. Every setup is
+measured in turn, round after round, and the median of the rounds is reported, so a busy neighbour on the
+machine slows all of them alike instead of whichever happened to run at the time.
 
-    .venv/bin/python bench/bench_nim.py            # prints a table; writes artifacts/bench/nim.{json,png}
+    .venv/bin/python bench/bench_nim.py [--rounds 3]   # prints a table; writes artifacts/bench/nim.{json,png}
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from nimlab.bench.load import PROMPTS, RequestRecord, openai_stream_sender, run_closed_loop
@@ -26,8 +30,8 @@ from nimlab.lab.launch import course_nim
 GEN = "nimlab_generic-fp32-tp1-pp1"
 
 
-def in_process(cache: Path, concurrency: int, requests: int, max_tokens: int) -> tuple[float, int]:
-    """The optimized profile's engine settings, called directly (no HTTP, no JSON, no tokenizing per call)."""
+def in_process_sender(cache: Path, max_tokens: int):
+    """The optimized profile's engine settings, called directly (no HTTP, no JSON, no SSE)."""
     import torch
 
     torch.set_num_threads(1)  # the optimized profile's engine_threads
@@ -46,69 +50,67 @@ def in_process(cache: Path, concurrency: int, requests: int, max_tokens: int) ->
         n = sum(len(d.token_ids) for d in engine.generate(ids[i % len(ids)], params))
         return RequestRecord(i, "", n, 0.0, time.perf_counter() - start)
 
-    try:
-        res = run_closed_loop(send, concurrency, requests)
-    finally:
-        engine.stop()
-    return res.tokens_per_s, res.output_tokens
+    return engine, send
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-tokens", type=int, default=64, help="output tokens per request (fixed: ignore_eos)")
     ap.add_argument("--requests-per-client", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="measurements per setup; the median is reported")
     ap.add_argument("--out", default="artifacts/bench", help="folder for nim.json and nim.png")
     args = ap.parse_args()
     cache = Path(os.environ.get("NIM_CACHE_PATH") or Path(tempfile.gettempdir()) / "nimlab-bench-cache")
     os.environ["NIM_CACHE_PATH"] = str(cache)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"max_tokens": args.max_tokens, "runs": {}, "ready_s": {}}
+    results: dict = {"max_tokens": args.max_tokens, "rounds": args.rounds, "runs": {}, "ready_s": {}, "samples": {}}
 
-    def started(label: str, env: dict[str, str] | None):
-        t0 = time.perf_counter()
-        cm = course_nim(env=env)
-        nim = cm.__enter__()
-        results["ready_s"][label] = round(time.perf_counter() - t0, 1)
-        print(f"[bench] {label}: ready in {results['ready_s'][label]} s at {nim.url}", flush=True)
-        return cm, nim
-
-    print("[bench] warming the model cache (first start dequantizes the GGUF)", flush=True)
+    print("[bench] warming the model cache (the first start ever dequantizes the GGUF)", flush=True)
     with course_nim():
         pass
-    cms = []
-    try:
-        cm_o, opt = started("optimized", None)
-        cms.append(cm_o)
-        cm_g, gen = started("generic", {"NIM_MODEL_PROFILE": GEN})
-        cms.append(cm_g)
-        texts = {}
+    with ExitStack() as stack:
+        nims = {}
+        for label, env in (("optimized", None), ("generic", {"NIM_MODEL_PROFILE": GEN})):
+            t0 = time.perf_counter()
+            nims[label] = stack.enter_context(course_nim(env=env))
+            results["ready_s"][label] = round(time.perf_counter() - t0, 1)
+            print(f"[bench] {label}: ready in {results['ready_s'][label]} s at {nims[label].url}", flush=True)
+        engine, in_proc = in_process_sender(cache, args.max_tokens)
+        stack.callback(engine.stop)
+        senders = {label: openai_stream_sender(n.url + "/v1", MODEL_ID, args.max_tokens) for label, n in nims.items()}
+        texts: dict[tuple[str, int], list[str]] = {}
         for c in (1, 8):
             n = c * args.requests_per_client
-            for label, nim in (("optimized", opt), ("generic", gen)):
-                print(f"[bench] {label}: concurrency {c}, {n} requests x {args.max_tokens} tokens ...", flush=True)
-                r = run_closed_loop(openai_stream_sender(nim.url + "/v1", MODEL_ID, args.max_tokens), c, n)
-                if r.errors:
-                    print(f"[bench]   errors: {r.errors[:3]}", file=sys.stderr)
-                results["runs"][f"{label}@{c}"] = {"tok_s": round(r.tokens_per_s, 1), "tokens": r.output_tokens,
-                                                   "wall_s": round(r.wall_s, 1), "ttft_p50_ms": round(r.ttft_p50_ms),
-                                                   "itl_ms": round(r.itl_ms, 1), "errors": len(r.errors)}
-                texts[(label, c)] = [rec.text for rec in r.records]
-                print(f"[bench]   {r.tokens_per_s:.1f} tok/s, TTFT p50 {r.ttft_p50_ms:.0f} ms, "
-                      f"ITL {r.itl_ms:.1f} ms", flush=True)
+            setups = [*senders.items(), *([("in-process", in_proc)] if c == 8 else [])]
+            for r in range(args.rounds):
+                for label, send in setups:
+                    res = run_closed_loop(send, c, n)
+                    key = f"{label}@{c}"
+                    results["samples"].setdefault(key, []).append(round(res.tokens_per_s, 1))
+                    if res.errors:
+                        print(f"[bench]   {key} errors: {res.errors[:3]}", file=sys.stderr)
+                    if label != "in-process":
+                        texts.setdefault((label, c), [rec.text for rec in res.records])
+                        results["runs"].setdefault(key, {"ttft_p50_ms": [], "itl_ms": []})
+                        results["runs"][key]["ttft_p50_ms"].append(res.ttft_p50_ms)
+                        results["runs"][key]["itl_ms"].append(res.itl_ms)
+                    print(f"[bench] round {r + 1} {key}: {res.tokens_per_s:.1f} tok/s "
+                          f"({res.output_tokens} tokens in {res.wall_s:.1f} s)", flush=True)
         same = sum(a == b for a, b in zip(texts[("optimized", 8)], texts[("generic", 8)], strict=True))
         results["identical_greedy_outputs"] = f"{same}/{len(texts[('optimized', 8)])}"
-    finally:
-        for cm in reversed(cms):
-            cm.__exit__(None, None, None)
-    print("[bench] in-process engine (optimized settings), concurrency 8 ...", flush=True)
-    tok_s, _ = in_process(cache, 8, 8 * args.requests_per_client, args.max_tokens)
-    results["runs"]["in-process@8"] = {"tok_s": round(tok_s, 1)}
-    runs = results["runs"]
+    runs = {}
+    for key, samples in results["samples"].items():
+        row = {"tok_s": round(statistics.median(samples), 1)}
+        if key in results["runs"]:
+            row["ttft_p50_ms"] = round(statistics.median(results["runs"][key]["ttft_p50_ms"]))
+            row["itl_ms"] = round(statistics.median(results["runs"][key]["itl_ms"]), 1)
+        runs[key] = row
+    results["runs"] = runs
     results["ratios"] = {
         "optimized/generic@8": round(runs["optimized@8"]["tok_s"] / runs["generic@8"]["tok_s"], 2),
         "optimized/generic@1": round(runs["optimized@1"]["tok_s"] / runs["generic@1"]["tok_s"], 2),
-        "http/in-process@8": round(runs["optimized@8"]["tok_s"] / tok_s, 2),
+        "http/in-process@8": round(runs["optimized@8"]["tok_s"] / runs["in-process@8"]["tok_s"], 2),
     }
     report(results, out)
     return 0
@@ -116,9 +118,11 @@ def main() -> int:
 
 def report(results: dict, out: Path) -> None:
     runs = results["runs"]
-    print("\n| run | output tok/s | TTFT p50 ms | ITL ms | wall s |\n|---|---|---|---|---|")
+    print(f"\nmedian of {results['rounds']} rounds, {results['max_tokens']} output tokens per request")
+    print("| run | output tok/s | samples | TTFT p50 ms | ITL ms |\n|---|---|---|---|---|")
     for name, r in runs.items():
-        print(f"| {name} | {r['tok_s']} | {r.get('ttft_p50_ms', '-')} | {r.get('itl_ms', '-')} | {r.get('wall_s', '-')} |")
+        print(f"| {name} | {r['tok_s']} | {results['samples'][name]} | {r.get('ttft_p50_ms', '-')} | "
+              f"{r.get('itl_ms', '-')} |")
     print(f"\nratios: {results['ratios']}")
     print(f"identical greedy outputs (optimized vs generic, concurrency 8): {results['identical_greedy_outputs']}")
     print(f"ready after start (s): {results['ready_s']}")
@@ -129,7 +133,7 @@ def report(results: dict, out: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = [n for n in runs if "@" in n]
+        names = list(runs)
         fig, ax = plt.subplots(figsize=(7, 3.5))
         ax.bar(names, [runs[n]["tok_s"] for n in names],
                color=["#76b900" if n.startswith("optimized") else "#888" if n.startswith("generic") else "#3b7dd8"
