@@ -33,7 +33,7 @@ def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def lab(action: str, env: dict[str, str], *extra: str, timeout: float = 1500) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nimlab", "lab", action, "--backend", "docker", *extra],
+    return subprocess.run([sys.executable, "-m", "nimlab", "lab", action, *extra, "--backend", "docker"],
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, **env})
 
 
@@ -116,6 +116,10 @@ def test_status_shows_each_service_health_and_the_profile(stack):
     assert all(" ready " in row for row in rows.values()), out.stdout
     assert OPTIMIZED in rows["nim"]
     assert f"http://127.0.0.1:{env['NIMLAB_TRITON_HTTP_PORT']}" in rows["triton"]
+    logs = lab("logs", env, "nim", timeout=120)
+    assert logs.returncode == 0 and f"({OPTIMIZED})" in logs.stdout and "Engine warm" in logs.stdout
+    logs = lab("logs", env, "triton", timeout=120)
+    assert "Triton ready" in logs.stdout and "Started GRPCInferenceService" in logs.stdout
 
 
 def test_openai_sdk_against_both_stacks(stack):
