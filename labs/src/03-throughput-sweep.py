@@ -9,8 +9,9 @@
 # %% [markdown]
 # # Lab 3 — Is it a wash? A side-by-side throughput sweep
 #
-# The chapter claims that for a standard model on a standard GPU, a tuned hand-built stack and a NIM deliver
-# comparable throughput — so the choice is about cost and control, not speed. Here you measure it: the same
+# The lessons argue that when the model is a catalogue model and the GPU is a mainstream one, your own tuned
+# stack and a NIM end up at about the same tokens per second, which moves the decision away from speed and
+# onto money and who holds the knobs. Here you measure it: the same
 # load against the NIM and the tuned hand-built stack, then against a hand-built stack whose knobs were never
 # turned (one instance, no dynamic batching, one request at a time).
 #

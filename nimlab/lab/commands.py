@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {spec.name} ready")
         print("\nThe course is up:")
         for spec in default_services():
-            print(f"  {spec.name:6} {spec.url}/v1   ({spec.what})")
+            api = "/v1" if spec.health_path.startswith("/v1") else ""
+            print(f"  {spec.name:14} {spec.url}{api}   ({spec.what})")
         first = default_services()[0]
         print(f"Try:  curl -s {first.url}/v1/models   |   status: nimlab lab status   |   stop: nimlab lab down")
         return 0
