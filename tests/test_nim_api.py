@@ -159,8 +159,9 @@ def test_client_disconnect_mid_stream_frees_the_slot(nim_optimized):
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Tell a very long story."}],
             "max_tokens": 1500, "temperature": 0, "stream": True, "ignore_eos": True}
     with httpx.stream("POST", nim_optimized.url + "/v1/chat/completions", json=body, timeout=60) as r:
+        lines = r.iter_lines()  # keep a reference: a collected iterator closes the response (a disconnect)
         seen = 0
-        for line in r.iter_lines():
+        for line in lines:
             seen += line.startswith("data:")
             if seen >= 3:
                 break
