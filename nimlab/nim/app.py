@@ -1,11 +1,8 @@
-"""App assembly: routes, exception handlers and the start-up state of the course NIM."""
+"""App assembly: routes and exception handlers over the start-up state (nimlab.nim.state)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,39 +11,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nimlab import __version__
-from nimlab.nim.config import NimConfig
-from nimlab.nim.hardware import HardwareFacts
-from nimlab.nim.manifest import Manifest
-from nimlab.nim.metrics import NimMetrics
 from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body
-from nimlab.nim.selection import Selection
 from nimlab.nim.serving import OpenAIServing, ServingError
+from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
 
 log = logging.getLogger("nimlab.nim")
-
-API_VERSION = "1.0.0"
-WHAT_THIS_IS = ("nimlab course NIM: an educational stand-in for NVIDIA NIM for LLMs that mirrors its operational "
-                "surface around SmolLM2-135M-Instruct on CPU. It is not an NVIDIA product.")
-
-
-@dataclass
-class NimState:
-    """Everything decided at start-up; the API reads it and never reaches back into selection."""
-
-    config: NimConfig
-    manifest: Manifest
-    hardware: HardwareFacts
-    selection: Selection
-    served_model_name: str
-    metrics: NimMetrics
-    serving: OpenAIServing | None = None
-    load_error: str | None = None
-    started: float = field(default_factory=time.time)
-    ready_event: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def ready(self) -> bool:
-        return self.serving is not None and self.ready_event.is_set()
 
 
 def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,

@@ -16,9 +16,9 @@ from nimlab import __version__
 from nimlab.errors import NimlabError
 from nimlab.nim import config as nim_config
 from nimlab.nim import hardware, selection
-from nimlab.nim.app import WHAT_THIS_IS, NimState, build_app
 from nimlab.nim.manifest import load_manifest
 from nimlab.nim.metrics import NimMetrics
+from nimlab.nim.state import WHAT_THIS_IS, NimState
 
 log = logging.getLogger("nimlab.nim")
 
@@ -98,6 +98,8 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
         print(f"error: cannot listen on {host}:{listen} ({busy})\n  next: stop what uses the port "
               f"(`nimlab lab down`) or choose another with NIM_SERVER_PORT / --port", file=sys.stderr)
         return 1
+    from nimlab.nim.app import build_app  # imports the engine (torch): only once start-up checks passed
+
     app = build_app(state)
     loader = threading.Thread(target=load_engine, args=(state,), name="nimlab-loader", daemon=True)
 
