@@ -6,7 +6,9 @@
 #   usage: bash scripts/docker-base.sh [--force]        env: NIMLAB_BASE_IMAGE (default nimlab-base:bookworm)
 set -euo pipefail
 IMAGE=${NIMLAB_BASE_IMAGE:-nimlab-base:bookworm}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# the mirror this host's apt already uses (first URIs/deb line), unless DEBIAN_MIRROR says otherwise
+MIRROR=${DEBIAN_MIRROR:-$( (grep -hm1 -oP '^URIs:\s*\K\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null ||
+  grep -hm1 -oP '^deb\s+(\[[^]]*\]\s+)?\K\S+' /etc/apt/sources.list 2>/dev/null) | head -n 1)}
 # python3-venv: the Dockerfiles install into a venv; libpython3.11: the Triton Python backend stub links it
 INCLUDE=python3,python3-venv,libpython3.11,ca-certificates
 RECIPE=$(printf '%s\n' "bookworm minbase $INCLUDE v1" | sha256sum | cut -c1-12)
@@ -24,8 +26,8 @@ ROOTFS=$(mktemp -d /tmp/nimlab-rootfs.XXXXXX)
 trap 'rm -rf "$ROOTFS"' EXIT
 echo "[base] debootstrap bookworm (minbase + $INCLUDE) into $ROOTFS (about a minute)"
 t0=$SECONDS
-debootstrap --variant=minbase --include="$INCLUDE" bookworm "$ROOTFS" "$MIRROR" > "$ROOTFS.log" 2>&1 || {
-  echo "error: debootstrap failed (last line: $(tail -n 1 "$ROOTFS.log")); fix: check that $MIRROR is reachable (DEBIAN_MIRROR=...)"; exit 1; }
+debootstrap --variant=minbase --include="$INCLUDE" bookworm "$ROOTFS" ${MIRROR:+"$MIRROR"} > "$ROOTFS.log" 2>&1 || {
+  echo "error: debootstrap failed (last line: $(tail -n 1 "$ROOTFS.log")); fix: check that the Debian mirror ${MIRROR:-(debootstrap default)} is reachable, or set DEBIAN_MIRROR"; exit 1; }
 rm -f "$ROOTFS.log"
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 echo "[base] debootstrap done in $((SECONDS - t0)) s; importing as $IMAGE"
