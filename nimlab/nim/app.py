@@ -11,8 +11,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nimlab import __version__
-from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body
-from nimlab.nim.serving import OpenAIServing, ServingError
+from nimlab.nim.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ServingError,
+    error_body,
+    validation_message,
+)
+from nimlab.nim.serving import OpenAIServing
 from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
 
 log = logging.getLogger("nimlab.nim")
@@ -23,32 +29,13 @@ def _error(status: int, message: str, type_: str = "invalid_request_error", para
     return JSONResponse(error_body(message, type_, param, code), status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    errors = exc.errors()
-    if not errors:
-        return "invalid request", None
-    first = errors[0]
-    if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
-        return "The request body must be a JSON object (send it with Content-Type: application/json)", None
-    if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON: " + str(first.get("ctx", {}).get("error", first["msg"])), None
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
-    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    if first.get("type") == "missing":
-        msg = f"'{param}' is a required property"
-    elif param:
-        msg = f"{param}: {msg}"
-    return msg, param
-
-
 def build_app(state: NimState) -> FastAPI:
     app = FastAPI(title="nimlab course NIM", version=__version__, description=WHAT_THIS_IS)
     app.state.nim = state
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        msg, param = _validation_message(exc)
+        msg, param = validation_message(exc.errors())
         return _error(400, msg, param=param)
 
     @app.exception_handler(StarletteHTTPException)

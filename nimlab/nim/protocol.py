@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,6 +29,39 @@ class ErrorResponse(BaseModel):
 def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
     return ErrorResponse(error=ErrorInfo(message=message, type=type_, param=param, code=code)).model_dump()
+
+
+@dataclass
+class ServingError(Exception):
+    """An error as a value: HTTP status plus the OpenAI error body (both OpenAI front ends raise it)."""
+
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """One learner-readable line (and the offending `param`) from pydantic's request validation errors."""
+    if not errors:
+        return "invalid request", None
+    first = errors[0]
+    if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
+        return "The request body must be a JSON object (send it with Content-Type: application/json)", None
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON: " + str(first.get("ctx", {}).get("error", first["msg"])), None
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(loc) or None
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        msg = f"'{param}' is a required property"
+    elif param:
+        msg = f"{param}: {msg}"
+    return msg, param
 
 
 class TextPart(OpenAIModel):

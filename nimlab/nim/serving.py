@@ -9,25 +9,19 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
 from nimlab.errors import EngineError, InvalidRequestError, OverloadedError
 from nimlab.nim.metrics import NimMetrics
-from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body, new_id, now
-
-
-@dataclass
-class ServingError(Exception):
-    status: int
-    message: str
-    type: str = "invalid_request_error"
-    param: str | None = None
-    code: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, self.type, self.param, self.code)
+from nimlab.nim.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ServingError,
+    error_body,
+    new_id,
+    now,
+)
 
 
 class OpenAIServing:

@@ -21,7 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nimlab.nim.protocol import ChatCompletionRequest, CompletionRequest, error_body, new_id, now
+from nimlab.nim.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ServingError,
+    error_body,
+    new_id,
+    now,
+    validation_message,
+)
 from nimlab.triton.wire import decode_error
 
 log = logging.getLogger("nimlab.triton.frontend")
@@ -33,16 +41,8 @@ _STATUS = {"invalid_request_error": 400, "rate_limit_exceeded": 429, "service_un
            "internal_error": 500}
 
 
-@dataclass
-class FrontendError(Exception):
-    status: int
-    message: str
-    type: str = "invalid_request_error"
-    param: str | None = None
-    code: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, self.type, self.param, self.code)
+class FrontendError(ServingError):
+    """The course NIM's error value, plus decoding of errors that crossed Triton (nimlab.triton.wire)."""
 
     @classmethod
     def from_triton(cls, message: str) -> FrontendError:
@@ -156,33 +156,13 @@ def _messages(req: ChatCompletionRequest) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.text()} for m in req.messages]
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """The course NIM's 400 wording (nimlab.nim.app), without importing the NIM app and its engine."""
-    errors = exc.errors()
-    if not errors:
-        return "invalid request", None
-    first = errors[0]
-    if tuple(first.get("loc", ())) == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
-        return "The request body must be a JSON object (send it with Content-Type: application/json)", None
-    if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON: " + str(first.get("ctx", {}).get("error", first["msg"])), None
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
-    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    if first.get("type") == "missing":
-        msg = f"'{param}' is a required property"
-    elif param:
-        msg = f"{param}: {msg}"
-    return msg, param
-
-
 def build_app(triton: TritonLLM, served_model_name: str = MODEL_ID) -> FastAPI:
     app = FastAPI(title="nimlab hand-built stack: OpenAI API over Triton")
     started = int(time.time())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        msg, param = _validation_message(exc)
+        msg, param = validation_message(exc.errors())
         return JSONResponse(error_body(msg, "invalid_request_error", param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
