@@ -57,6 +57,20 @@ def _reveal(libc: ctypes.CDLL, paths: list[str], stage: str) -> None:
         _mount(libc, f"{stage}/{i}", p, None, MS_MOVE, None)
 
 
+def _cover_keeping(libc: ctypes.CDLL, path: str, keep: list[str], stage: str) -> None:
+    """Give `path` (e.g. /tmp) a private empty tmpfs, but carry over the `keep` paths that live inside it
+    (a checkout or venv under /tmp/...), with whatever is already mounted over them (hidden solutions)."""
+    inside = sorted({p for p in keep if p.startswith(path.rstrip("/") + "/") and os.path.exists(p)})
+    inside = [p for p in inside if not any(p != q and p.startswith(q + "/") for q in inside)]
+    for i, p in enumerate(inside):
+        os.makedirs(f"{stage}/{i}", mode=0o700)
+        _mount(libc, p, f"{stage}/{i}", None, MS_BIND | MS_REC, None)
+    _mount(libc, "none", path, "tmpfs", 0, "size=16m,mode=1777")
+    for i, p in enumerate(inside):
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        _mount(libc, f"{stage}/{i}", p, None, MS_MOVE, None)
+
+
 def confine(cfg: dict) -> None:
     """Hide, limit and drop privileges in place; afterwards this process is the unprivileged runner."""
     if cfg["namespaces"]:
@@ -68,9 +82,10 @@ def confine(cfg: dict) -> None:
                 _mount(libc, "none", path, "tmpfs", 0, "size=4k,mode=000")
             elif os.path.exists(path):
                 _mount(libc, "/dev/null", path, None, MS_BIND, None)
-        for path in cfg["scratch"]:
+        keep = [*cfg["reveal"], *cfg.get("keep", [])]
+        for n, path in enumerate(cfg["scratch"]):
             if os.path.isdir(path):
-                _mount(libc, "none", path, "tmpfs", 0, "size=16m,mode=1777")
+                _cover_keeping(libc, path, keep, f"{cfg['stage']}/scratch{n}")
         _loopback_up()
     limits = cfg["limits"]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

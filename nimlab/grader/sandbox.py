@@ -275,7 +275,8 @@ def run_job(job: Job) -> Outcome:
         cfg = {
             "confine": True, "namespaces": mode == "namespaces", "job": str(job_file), "fd": w,
             "hide": list(job.hide), "scratch": [d for d in SCRATCH if not str(job_dir).startswith(d + "/")],
-            "reveal": _python_roots(), "stage": str(stage), "uid": uid, "cwd": str(files),
+            "reveal": _python_roots(), "keep": [str(HERE.parents[1])], "stage": str(stage), "uid": uid,
+            "cwd": str(files),
             "limits": {"fsize": lim.fsize_mb << 20, "nproc": lim.nproc, "nofile": lim.nofile},
             "env": {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(files),
                     "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},

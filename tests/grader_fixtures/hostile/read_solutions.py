@@ -9,8 +9,8 @@ import yaml as _yaml
 _ref_classify = classify
 _leaked = {}
 for _pattern in ("../solutions/*/hidden_cases.yaml", "../../solutions/*/hidden_cases.yaml",
-                 "/work/main/solutions/*/hidden_cases.yaml", "/autograder/source/solutions/*/hidden_cases.yaml",
-                 "/proc/1/root/work/main/solutions/*/hidden_cases.yaml", "/run/nimlab-grade-*/*/job.json"):
+                 "__REPO__/solutions/*/hidden_cases.yaml", "/autograder/source/solutions/*/hidden_cases.yaml",
+                 "/proc/1/root__REPO__/solutions/*/hidden_cases.yaml", "/run/nimlab-grade-*/*/job.json"):
     for _path in _glob.glob(_pattern):
         try:
             _leaked[_path] = open(_path).read()
