@@ -5,18 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nimlab import __version__
 from nimlab.nim.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     ServingError,
-    error_body,
-    validation_message,
+    install_error_handlers,
 )
 from nimlab.nim.serving import OpenAIServing
 from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
@@ -24,34 +21,11 @@ from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
 log = logging.getLogger("nimlab.nim")
 
 
-def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-           code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(message, type_, param, code), status_code=status, headers=headers)
-
-
 def build_app(state: NimState) -> FastAPI:
     app = FastAPI(title="nimlab course NIM", version=__version__, description=WHAT_THIS_IS)
     app.state.nim = state
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        msg, param = validation_message(exc.errors())
-        return _error(400, msg, param=param)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return _error(exc.status_code, str(exc.detail), type_)
-
-    @app.exception_handler(ServingError)
-    async def _serving(_: Request, exc: ServingError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _error(500, f"internal error: {exc}", "internal_error")
+    install_error_handlers(app, log)
 
     def serving() -> OpenAIServing:
         if state.load_error:

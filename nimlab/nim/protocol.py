@@ -167,3 +167,31 @@ def new_id(prefix: str) -> str:
 
 def now() -> int:
     return int(time.time())
+
+
+def install_error_handlers(app: Any, log: Any) -> None:
+    """The one error path of both OpenAI front ends (course NIM, Triton): every failure is an OpenAI error
+    body — 400 for a bad request, the route's status for 404/405, ServingError as it says, 500 otherwise."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
+        msg, param = validation_message(exc.errors())
+        return JSONResponse(error_body(msg, "invalid_request_error", param), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Any, exc: StarletteHTTPException) -> JSONResponse:
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
+
+    @app.exception_handler(ServingError)
+    async def _serving(_: Any, exc: ServingError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Any, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body(f"internal error: {exc}", "internal_error"), status_code=500)

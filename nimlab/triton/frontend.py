@@ -16,19 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nimlab.nim.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     ServingError,
-    error_body,
+    install_error_handlers,
     new_id,
     now,
-    validation_message,
 )
 from nimlab.triton.wire import decode_error
 
@@ -160,25 +157,7 @@ def build_app(triton: TritonLLM, served_model_name: str = MODEL_ID) -> FastAPI:
     app = FastAPI(title="nimlab hand-built stack: OpenAI API over Triton")
     started = int(time.time())
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        msg, param = validation_message(exc.errors())
-        return JSONResponse(error_body(msg, "invalid_request_error", param), status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
-
-    @app.exception_handler(FrontendError)
-    async def _frontend(_: Request, exc: FrontendError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(error_body(f"internal error: {exc}", "internal_error"), status_code=500)
+    install_error_handlers(app, log)
 
     def check_model(model: str) -> None:
         if model != served_model_name:
