@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from nimlab.lab.local import LocalBackend
+from nimlab.lab.local import LocalBackend, status_table
 from nimlab.lab.services import default_services
 
 KEY_LINES = ("Selected profile", "Model loaded", "Engine warm", "Detected", "error", "Error")
@@ -69,14 +69,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "status":
         names = backend.names() or [s.name for s in default_services()]
-        print(f"{'service':10} {'state':9} {'url':26} profile")
-        worst = 0
-        for name in names:
-            st = backend.status(name)
-            prof = _profile(st.url) if name == "nim" and st.state == "ready" else ""
-            print(f"{name:10} {st.state:9} {st.url or '-':26} {prof} {st.detail}")
-            worst = max(worst, 0 if st.state == "ready" else 1)
-        return worst
+        text, code = status_table([backend.status(n) for n in names],
+                                  lambda st: _profile(st.url) if st.name == "nim" and st.state == "ready" else "")
+        print(text)
+        return code
     if args.action == "logs":
         print(backend.tail(args.service or "nim", 200))
         return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from nimlab.errors import ServiceError
-from nimlab.lab.local import ServiceStatus
+from nimlab.lab.local import ServiceStatus, status_table
 from nimlab.lab.services import ServiceSpec
 
 # compose service -> (container port, health path); URLs use the published host port of the container port
@@ -282,17 +282,16 @@ def run_docker(args) -> int:
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
     if args.action == "status":
-        statuses = backend.statuses()
-        print(f"{'service':14} {'state':9} {'url':26} profile")
-        worst = 0
-        for st in statuses:
-            prof = ""
-            if st.name == "nim" and st.state in ("ready", "starting"):
-                found = backend.selected_profile("nim")
-                prof = f"{found[1]} ({found[0][:12]}…)" if found else "-"
-            print(f"{st.name:14} {st.state:9} {st.url or '-':26} {prof} {st.detail}".rstrip())
-            worst = max(worst, 0 if st.state == "ready" else 1)
-        return worst
+
+        def profile(st: ServiceStatus) -> str:
+            if st.name != "nim" or st.state not in ("ready", "starting"):
+                return ""
+            found = backend.selected_profile("nim")
+            return f"{found[1]} ({found[0][:12]}…)" if found else "-"
+
+        text, code = status_table(backend.statuses(), profile)
+        print(text)
+        return code
     if args.action == "logs":
         print(backend.tail(args.service or "nim", 200))
         return 0

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,13 @@ class ServiceStatus:
     url: str
     pid: int | None
     detail: str = ""
+
+
+def status_table(statuses: Sequence[ServiceStatus], profile: Callable[[ServiceStatus], str]) -> tuple[str, int]:
+    """The `nimlab lab status` table for any backend, and its exit status (0 only when every service is ready)."""
+    lines = [f"{'service':14} {'state':9} {'url':26} profile"]
+    lines += [f"{st.name:14} {st.state:9} {st.url or '-':26} {profile(st)} {st.detail}".rstrip() for st in statuses]
+    return "\n".join(lines), 0 if all(st.state == "ready" for st in statuses) else 1
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
