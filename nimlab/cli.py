@@ -44,6 +44,12 @@ def _grade(args: argparse.Namespace) -> int:
     return run_grade(args) if args.command == "grade" else run_export(args)
 
 
+def _workshop(args: argparse.Namespace) -> int:
+    from nimlab.workshop import commands
+
+    return commands.run(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from nimlab.bench import cli as bench_cli
 
@@ -85,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     from nimlab.bench import cli as bench_cli
 
     bench_cli.add_parser(sub, _bench)
+
+    from nimlab.workshop import commands as workshop_commands
+
+    workshop_commands.add_parser(sub, _workshop)
     return parser
 
 
