@@ -1,0 +1,218 @@
+"""`nimlab workshop up|down|status|check|restart|collect|grade`: the instructor's command-line face."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import time
+from pathlib import Path
+
+from nimlab.errors import ConfigError, ServiceError
+from nimlab.workshop import collect as collecting
+from nimlab.workshop import hub as hubs
+from nimlab.workshop import room
+from nimlab.workshop.config import WorkshopConfig, secret
+from nimlab.workshop.learner import LearnerServer
+
+TOKEN_ENV, PASSWORD_ENV = "NIMLAB_WORKSHOP_ADMIN_TOKEN", "NIMLAB_WORKSHOP_PASSWORD"
+ACTIONS = ["up", "down", "status", "check", "restart", "collect", "grade"]
+
+
+def add_parser(sub: argparse._SubParsersAction, func) -> None:
+    p = sub.add_parser("workshop", help="a multi-user room: JupyterHub, one container per learner, grading")
+    p.add_argument("action", choices=ACTIONS)
+    p.add_argument("learner", nargs="?", help="restart: whose server")
+    p.add_argument("--name", default="nimlab-ws", help="room name: prefix of its containers, network, volumes")
+    p.add_argument("--state-dir", type=Path, default=None, help="where rooms keep settings, log, secrets")
+    g = p.add_argument_group("up")
+    g.add_argument("--nim", dest="nim_mode", default="shared", help="shared (one NIM per room) or per-learner")
+    g.add_argument("--mem", dest="mem_limit", default=None, help="memory per learner container (default by --nim)")
+    g.add_argument("--cpus", dest="cpu_limit", type=float, default=1.0, help="CPUs per learner container")
+    g.add_argument("--nim-mem", dest="nim_mem_limit", default="2G", help="shared NIM memory")
+    g.add_argument("--nim-cpus", dest="nim_cpu_limit", type=float, default=None, help="shared NIM CPUs (default: all)")
+    g.add_argument("--port", type=int, default=8010, help="the hub's public port (default 8010)")
+    g.add_argument("--bind", default="127.0.0.1", help="address to serve learners on (0.0.0.0: the room's LAN)")
+    g.add_argument("--learners", default="", help="roster: comma-separated names (default: anyone with the password)")
+    g = p.add_argument_group("down / collect / grade")
+    g.add_argument("--volumes", action="store_true", help="down: also delete the learners' work volumes")
+    g.add_argument("-o", "--output", type=Path, default=None, help="collect: folder; grade: gradebook CSV")
+    g.add_argument("-e", "--exercise", action="append", default=[], help="grade: only this exercise (repeatable)")
+    p.set_defaults(func=func)
+
+
+def _default_state() -> Path:
+    return WorkshopConfig().state_dir
+
+
+def _load(args: argparse.Namespace) -> WorkshopConfig:
+    saved = (args.state_dir or _default_state()) / args.name / "room.json"
+    if not saved.is_file():
+        raise ConfigError(f"no workshop room named {args.name!r} here ({saved} is missing)",
+                          hint="start one: nimlab workshop up" + ("" if args.name == "nimlab-ws" else f" --name {args.name}"))
+    return WorkshopConfig.from_json(saved.read_text())
+
+
+def _port_free(bind: str, port: int) -> None:
+    with socket.socket() as s:
+        try:
+            s.bind((bind, port))
+        except OSError as exc:
+            raise ServiceError(f"port {port} on {bind} is taken ({exc.strerror})",
+                               hint="choose another: nimlab workshop up --port <free port>") from exc
+
+
+def up(cfg: WorkshopConfig, emit=print) -> hubs.Hub:
+    """Network, shared NIM (if any), hub; learners on the roster created. Leaves the hub running."""
+    began = time.monotonic()
+    hubs.hub_binary()
+    room.preflight(cfg)
+    token = secret(cfg.room_dir, "admin_token", TOKEN_ENV, make=True)
+    if hubs.running(cfg, token):
+        raise ServiceError(f"room {cfg.name} is already up", hint=f"nimlab workshop status --name {cfg.name}")
+    _port_free(cfg.bind, cfg.port)
+    password = secret(cfg.room_dir, "password", PASSWORD_ENV, make=True)
+    gateway = room.create_network(cfg)
+    emit(f"[workshop] network {cfg.network} (hub listens on its gateway {gateway})")
+    try:
+        if cfg.nim_mode == "shared":
+            t = time.monotonic()
+            url = room.start_shared_nim(cfg)
+            emit(f"[workshop] shared course NIM ready in {time.monotonic() - t:.1f} s ({url}; learners: {cfg.nim_url})")
+        t = time.monotonic()
+        hub = hubs.start(cfg, gateway, token, password)
+        emit(f"[workshop] hub ready in {time.monotonic() - t:.1f} s")
+        if cfg.learners:
+            hub.add_learners(list(cfg.learners))
+    except BaseException:
+        hubs.stop(cfg)
+        room.sweep(cfg, remove_volumes=False)
+        raise
+    emit(f"[workshop] room {cfg.name} up in {time.monotonic() - began:.1f} s\n"
+         f"  learners open  {hub.url}/hub/login  (any name{' on the roster' if cfg.learners else ''}, password: {password})\n"
+         f"  NIM placement  {cfg.nim_mode} ({cfg.nim_url}); per learner {cfg.mem_limit} RAM, {cfg.cpu_limit:g} CPU\n"
+         f"  admin token    {cfg.room_dir / 'admin_token'}  (or ${TOKEN_ENV})\n"
+         f"  stop           nimlab workshop down{'' if cfg.name == 'nimlab-ws' else ' --name ' + cfg.name}")
+    return hub
+
+
+def down(cfg: WorkshopConfig, remove_volumes: bool = False) -> list[str]:
+    """Hub (it stops the learners' servers and the proxy), then whatever of the room is left in Docker."""
+    stopped = hubs.stop(cfg)
+    return stopped + room.sweep(cfg, remove_volumes=remove_volumes)
+
+
+def _hub(cfg: WorkshopConfig) -> hubs.Hub:
+    hub = hubs.running(cfg, secret(cfg.room_dir, "admin_token", TOKEN_ENV, make=False))
+    if hub is None:
+        raise ServiceError(f"room {cfg.name}'s hub is not running", hint="nimlab workshop up")
+    return hub
+
+
+def check(cfg: WorkshopConfig, emit=print) -> float:
+    """Preflight on the real path: a throwaway learner logs in, gets a container, runs a cell that asks the
+    course NIM a question, and is removed again. Returns the seconds it took."""
+    hub = _hub(cfg)
+    name = "preflight"
+    began = time.monotonic()
+    hub.add_learners([name])
+    try:
+        hub.spawn(name, timeout=cfg.start_timeout)
+        emit(f"[check] {name}'s container ready in {time.monotonic() - began:.1f} s")
+        server = LearnerServer(hub.url, name, hub.learner_token(name))
+        cell = server.run(nim_cell(), timeout=180)
+        if cell.error or "answer:" not in cell.stdout:
+            raise ServiceError(f"the check cell failed: {cell.error or cell.stdout[-200:]}",
+                               hint=f"nimlab workshop status --name {cfg.name}; docker logs {cfg.name}-{name}")
+        emit(f"[check] cell ran in {cell.seconds:.1f} s: {cell.stdout.strip().splitlines()[-1]}")
+    finally:
+        try:
+            hub.stop_server(name)
+        finally:
+            hub.api("DELETE", f"/users/{name}")
+            room.docker("volume", "rm", "-f", cfg.volume_prefix + name, check=False)
+    return time.monotonic() - began
+
+
+def nim_cell(question: str = "What is the capital of France?", max_tokens: int = 16) -> str:
+    """The lab cell every learner's first lab starts with: the OpenAI SDK against the course NIM, waiting
+    for it to be ready first (a per-learner NIM starts beside the server)."""
+    return f"""
+import os, time, urllib.request
+from openai import OpenAI
+base = os.environ["NIMLAB_NIM_URL"]
+for _ in range(240):
+    try:
+        if urllib.request.urlopen(base.removesuffix("/v1") + "/v1/health/ready", timeout=2).status == 200:
+            break
+    except OSError:
+        time.sleep(0.5)
+client = OpenAI(base_url=base, api_key="not-needed-locally")
+reply = client.chat.completions.create(model="HuggingFaceTB/SmolLM2-135M-Instruct", temperature=0,
+    max_tokens={max_tokens}, messages=[{{"role": "user", "content": {question!r}}}])
+print("answer:", reply.choices[0].message.content.strip().replace("\\n", " "))
+"""
+
+
+def status(cfg: WorkshopConfig) -> str:
+    token = secret(cfg.room_dir, "admin_token", TOKEN_ENV, make=False)
+    hub = hubs.running(cfg, token)
+    lines = [f"room {cfg.name}: hub {'up at ' + hub.url if hub else 'DOWN'}; NIM {cfg.nim_mode}; "
+             f"per learner {cfg.mem_limit} / {cfg.cpu_limit:g} CPU"]
+    stats = {u.name: u for u in room.usage(cfg)}
+    if cfg.nim_container in stats:
+        u = stats[cfg.nim_container]
+        lines.append(f"  {'(shared NIM)':16} running  {u.mem_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU")
+    if hub:
+        for user in hub.learners():
+            server = user.get("servers", {}).get("", {})
+            state = "ready" if server.get("ready") else "starting" if server.get("pending") else "stopped"
+            u = stats.get(f"{cfg.name}-{user['name']}")
+            use = f"{u.mem_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU" if u else ""
+            lines.append(f"  {user['name']:16} {state:8} {use}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "up":
+        mem = args.mem_limit or ("1G" if args.nim_mode == "shared" else "2G")
+        nim_cpus = args.nim_cpu_limit if args.nim_cpu_limit is not None else float(os.cpu_count() or 1)
+        cfg = WorkshopConfig(name=args.name, nim_mode=args.nim_mode, mem_limit=mem, cpu_limit=args.cpu_limit,
+                             nim_mem_limit=args.nim_mem_limit, nim_cpu_limit=nim_cpus, port=args.port,
+                             bind=args.bind, learners=tuple(n.strip() for n in args.learners.split(",") if n.strip()),
+                             **({"state_dir": args.state_dir} if args.state_dir else {}))
+        up(cfg)
+        return 0
+    cfg = _load(args)
+    if args.action == "down":
+        gone = down(cfg, remove_volumes=args.volumes)
+        print("stopped/removed: " + (", ".join(gone) if gone else "nothing was running"))
+        if not args.volumes and room.volumes(cfg):
+            print(f"  kept {len(room.volumes(cfg))} learner volumes (their work); delete with --volumes")
+    elif args.action == "status":
+        print(status(cfg))
+        print(hubs.tail(cfg, 5))
+    elif args.action == "check":
+        check(cfg)
+    elif args.action == "restart":
+        if not args.learner:
+            raise ConfigError("restart needs a learner name", hint="nimlab workshop restart <name>")
+        hub = _hub(cfg)
+        if hub.api("GET", f"/users/{args.learner}").json().get("servers"):
+            hub.stop_server(args.learner)
+        hub.spawn(args.learner, timeout=cfg.start_timeout)
+        print(f"{args.learner}: fresh container, same work volume ({cfg.volume_prefix}{args.learner})")
+    elif args.action == "collect":
+        out = args.output or cfg.room_dir / "submissions"
+        for c in collecting.collect(cfg, out):
+            print(f"  {c.learner:16} {c.files:4} files  {c.note}")
+        print(f"collected into {out} (grade: nimlab grade {out} --csv gradebook.csv)")
+    elif args.action == "grade":
+        out = cfg.room_dir / "submissions"
+        collecting.collect(cfg, out)
+        gradebook = args.output or cfg.room_dir / "gradebook.csv"
+        rows = collecting.grade(out, gradebook, [a for e in args.exercise for a in ("-e", e)])
+        for r in rows:
+            print(f"  {r['submission']:16} {r['total']:>6} / {r['max_total']}")
+        print(f"gradebook: {gradebook}")
+    return 0

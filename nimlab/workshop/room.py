@@ -1,0 +1,139 @@
+"""The room's Docker objects besides the learners' containers (which DockerSpawner makes): its network, the
+shared NIM, and the sweep that removes everything carrying the room's label or name prefix.
+
+Through the docker CLI, as the rest of nimlab's Docker code: no SDK in the course venv, same errors a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from nimlab.errors import ServiceError
+from nimlab.workshop.config import WorkshopConfig
+
+LABEL = "nimlab.workshop"
+
+
+def docker(*args: str, timeout: float = 60.0, check: bool = True) -> str:
+    """Run the docker CLI; a failure becomes one line with the engine's own message."""
+    try:
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise ServiceError("the docker CLI is not installed", hint="bash scripts/deps/30-docker.sh") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceError(f"docker {args[0]} took over {timeout:g} s", hint="check the engine: docker info") from exc
+    if check and done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise ServiceError(f"docker {' '.join(args[:2])} failed: {last}", hint="check the engine: docker info")
+    return done.stdout
+
+
+def preflight(cfg: WorkshopConfig) -> None:
+    """The engine answers and the learner image is there (rooms pull nothing: pull_policy never)."""
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        raise ServiceError("the Docker engine does not answer", hint="bash scripts/deps/30-docker.sh (starts dockerd)")
+    if subprocess.run(["docker", "image", "inspect", cfg.image], capture_output=True).returncode != 0:
+        raise ServiceError(f"the learner image {cfg.image} is not built", hint="bash scripts/deps/32-hub.sh")
+
+
+def create_network(cfg: WorkshopConfig) -> str:
+    """The room's bridge network; returns its gateway address, where the hub listens for the containers."""
+    if not docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
+        docker("network", "create", "--label", f"{LABEL}={cfg.name}", cfg.network)
+    info = json.loads(docker("network", "inspect", cfg.network))[0]
+    gateway = info["IPAM"]["Config"][0].get("Gateway", "")
+    if not gateway:
+        raise ServiceError(f"network {cfg.network} has no gateway address", hint=f"docker network rm {cfg.network}")
+    return gateway
+
+
+def container_ip(name: str, network: str) -> str:
+    info = json.loads(docker("inspect", name))[0]
+    return info["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def start_shared_nim(cfg: WorkshopConfig, timeout: float = 240.0) -> str:
+    """One course NIM for the room, reachable as http://nim:8000 on its network; returns its URL from here
+    once /v1/health/ready answers (the weights cache is in the image, so this takes seconds)."""
+    if not docker("ps", "-aq", "--filter", f"name=^{cfg.nim_container}$").strip():
+        docker("run", "-d", "--name", cfg.nim_container, "--network", cfg.network, "--network-alias", "nim",
+               "--label", f"{LABEL}={cfg.name}", "--init", "--memory", cfg.nim_mem_limit,
+               "--cpus", str(cfg.nim_cpu_limit), cfg.image, "nimlab", "serve", "--host", "0.0.0.0")
+    url = f"http://{container_ip(cfg.nim_container, cfg.network)}:8000"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = json.loads(docker("inspect", cfg.nim_container))[0]["State"]
+        if not state["Running"]:
+            tail = docker("logs", "--tail", "3", cfg.nim_container, check=False)
+            raise ServiceError(f"the shared NIM exited ({state['ExitCode']}): {tail.strip()[-200:]}",
+                               hint=f"docker logs {cfg.nim_container}")
+        try:
+            if httpx.get(url + "/v1/health/ready", timeout=2).status_code == 200:
+                return url + "/v1"
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise ServiceError(f"the shared NIM was not ready within {timeout:g} s", hint=f"docker logs {cfg.nim_container}")
+
+
+@dataclass(frozen=True)
+class Usage:
+    name: str
+    mem_mib: float
+    cpu_pct: float
+
+
+def _mib(text: str) -> float:
+    units = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0, "kB": 1e3 / 2**20, "MB": 1e6 / 2**20,
+             "GB": 1e9 / 2**20}
+    num = text.rstrip("BKMGikb")
+    return float(num) * units[text[len(num):]]
+
+
+def usage(cfg: WorkshopConfig) -> list[Usage]:
+    """docker stats (one sample) for every running container of the room."""
+    names = containers(cfg)
+    if not names:
+        return []
+    out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}", *names)
+    rows = []
+    for line in out.splitlines():
+        name, mem, cpu = line.split("\t")
+        rows.append(Usage(name, _mib(mem.split("/")[0].strip()), float(cpu.rstrip("%"))))
+    return rows
+
+
+def containers(cfg: WorkshopConfig, all_states: bool = False) -> list[str]:
+    """The room's containers: learners (DockerSpawner puts our label on them) and the shared NIM."""
+    flags = ["-a"] if all_states else []
+    return docker("ps", *flags, "--filter", f"label={LABEL}={cfg.name}", "--format", "{{.Names}}").split()
+
+
+def volumes(cfg: WorkshopConfig) -> list[str]:
+    """The learners' work volumes (DockerSpawner names them <room>-work-<learner>)."""
+    names = docker("volume", "ls", "--format", "{{.Name}}", "--filter", f"name={cfg.volume_prefix}").split()
+    return sorted(n for n in names if n.startswith(cfg.volume_prefix))
+
+
+def sweep(cfg: WorkshopConfig, remove_volumes: bool) -> list[str]:
+    """Remove what the room left in Docker (after the hub stopped its servers): containers, network, and the
+    learners' volumes only when asked (their work lives there)."""
+    gone = []
+    names = containers(cfg, all_states=True)
+    if names:
+        docker("rm", "-f", "-v", *names, timeout=120)
+        gone += names
+    if docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
+        docker("network", "rm", cfg.network)
+        gone.append(cfg.network)
+    if remove_volumes:
+        vols = volumes(cfg)
+        if vols:
+            docker("volume", "rm", *vols)
+            gone += vols
+    return gone
