@@ -19,12 +19,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
 from nimlab.engine.detok import IncrementalText
+from nimlab.engine.lora import AdapterSet
 from nimlab.engine.sampling import Sampler, SamplingParams
 from nimlab.engine.weights import LoadedModel
 from nimlab.errors import EngineError, InvalidRequestError, OverloadedError
@@ -52,6 +54,7 @@ class GenerationRequest:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancelled: bool = False
     arrival: float = field(default_factory=time.monotonic)
+    adapter: str | None = None  # LoRA adapter name; None = the base model
 
     def cancel(self) -> None:
         """Safe from any thread: the engine drops the request and frees its slot at its next step."""
@@ -83,6 +86,7 @@ class _Seq:
         self.pending: int | None = None  # sampled token not yet written into the KV cache
         self.finish: str | None = None
         self.reserved = len(req.prompt_ids) + req.params.max_tokens
+        self.adapter: str | None = None  # peft's internal name, fixed at admission
 
     @property
     def cached_tokens(self) -> int:
@@ -158,6 +162,9 @@ class Engine:
         self._kv_reserved = 0
         self.steps = 0  # decode iterations run (for tests and metrics)
         self.max_batch_seen = 0
+        self.adapters = AdapterSet(self.model)
+        # held for one loop step, and by adapter loads: peft changes the model's modules in place
+        self._step_lock = threading.Lock()
 
     # ---- public API -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +179,15 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+
+    def add_adapter(self, name: str, path: Path) -> None:
+        """Load a checked LoRA adapter between two steps; requests may name it as soon as this returns."""
+        with self._step_lock, torch.inference_mode(False):
+            self.adapters.add(name, path)
+
+    def remove_adapter(self, name: str) -> None:
+        with self._step_lock:
+            self.adapters.remove(name)
 
     def check(self, prompt_len: int, params: SamplingParams) -> None:
         """Reject, before queueing, what this engine can never serve (a clear 400, not a stuck request)."""
@@ -200,6 +216,8 @@ class Engine:
 
     def submit(self, req: GenerationRequest) -> None:
         self.check(len(req.prompt_ids), req.params)
+        if req.adapter is not None and self.adapters.internal_name(req.adapter) is None:
+            raise InvalidRequestError(f"the LoRA adapter {req.adapter!r} is not loaded", param="model")
         with self._cv:
             if self._stop:
                 raise EngineError("the engine is shutting down", hint="retry against a running service")
@@ -210,10 +228,11 @@ class Engine:
             self._waiting.append(req)
             self._cv.notify()
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams, timeout: float = 600) -> Iterator[Delta]:
+    def generate(self, prompt_ids: list[int], params: SamplingParams, timeout: float = 600,
+                 adapter: str | None = None) -> Iterator[Delta]:
         """Blocking helper for in-process callers (benchmark, Triton backend): yields deltas until done."""
         out: queue.Queue[Delta] = queue.Queue()
-        req = GenerationRequest(prompt_ids=list(prompt_ids), params=params, sink=out.put)
+        req = GenerationRequest(prompt_ids=list(prompt_ids), params=params, sink=out.put, adapter=adapter)
         self.submit(req)
         deadline = time.monotonic() + timeout
         try:
@@ -252,7 +271,7 @@ class Engine:
                     break
                 newcomers = self._admit()
             try:
-                with torch.inference_mode():
+                with self._step_lock, torch.inference_mode():
                     self._drop(lambda s: s.req.cancelled, reason="cancelled")
                     if newcomers:
                         self._prefill(newcomers)
@@ -284,7 +303,14 @@ class Engine:
                 break  # wait for a running sequence to free its reservation
             req = self._waiting.popleft()
             self._kv_reserved += need
-            new.append(_Seq(req, self.tokenizer, self.loaded.eos_token_ids))
+            seq = _Seq(req, self.tokenizer, self.loaded.eos_token_ids)
+            if req.adapter is not None:
+                seq.adapter = self.adapters.internal_name(req.adapter)
+                if seq.adapter is None:  # unlisted while it waited: fail this request, not the batch
+                    self._kv_reserved -= need
+                    seq.abort("error", error=f"the LoRA adapter {req.adapter!r} was unloaded")
+                    continue
+            new.append(seq)
         return new
 
     def _prefill(self, new: list[_Seq]) -> None:
@@ -296,9 +322,10 @@ class Engine:
             ids[i, width - lengths[i]:] = torch.tensor(s.req.prompt_ids)
             mask[i, width - lengths[i]:] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
+        out = self.adapters.model(
             input_ids=ids, attention_mask=mask, position_ids=pos,
             cache=DynamicCache(), use_cache=True, logits_to_keep=1,
+            **self.adapters.forward_kwargs([s.adapter for s in new]),
         )
         keys = [layer.keys for layer in out.cache.layers]
         values = [layer.values for layer in out.cache.layers]
@@ -313,9 +340,9 @@ class Engine:
         ids = torch.tensor([[s.pending] for s in self._seqs], dtype=torch.long)
         mask = torch.cat([self._mask, torch.ones((len(self._seqs), 1), dtype=torch.long)], dim=1)
         cache = DynamicCache(ddp_cache_data=list(zip(self._keys, self._values, strict=True)))
-        out = self.model(
+        out = self.adapters.model(
             input_ids=ids, attention_mask=mask, position_ids=self._next_pos[:, None],
-            cache=cache, use_cache=True,
+            cache=cache, use_cache=True, **self.adapters.forward_kwargs([s.adapter for s in self._seqs]),
         )
         self._keys = [layer.keys for layer in out.cache.layers]
         self._values = [layer.values for layer in out.cache.layers]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nimlab.engine.precision import apply_precision
 from nimlab.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,6 @@ class LoadedModel:
     source: str
 
 
-def _dtype(name: str) -> Any:
-    import torch
-
-    try:
-        return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
-    except KeyError as exc:
-        raise ModelLoadError(f"unsupported precision {name!r}", hint="use fp32 or bf16") from exc
-
-
 def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> LoadedModel:
     """Load tokenizer and weights on CPU in `precision`; use/fill `cache_dir` when given."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -88,7 +80,7 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
         raise
     except Exception as exc:  # transformers raises many types; translate at the edge
         raise ModelLoadError(f"could not load the model: {exc}", hint="run `bash scripts/setup.sh` again") from exc
-    model = model.to(_dtype(precision)).eval()
+    model = apply_precision(model, precision).eval()
     eos = {int(tokenizer.eos_token_id)}
     gen_eos = getattr(model.generation_config, "eos_token_id", None)
     if isinstance(gen_eos, int):

@@ -49,11 +49,14 @@ def build_app(state: NimState) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{
-            "id": state.served_model_name, "object": "model", "created": int(state.started),
-            "owned_by": "nimlab", "root": state.manifest.model, "parent": None,
-            "max_model_len": state.config.max_model_len,
-        }]}
+        base = {"id": state.served_model_name, "object": "model", "created": int(state.started),
+                "owned_by": "nimlab", "root": state.manifest.model, "parent": None,
+                "max_model_len": state.config.max_model_len}
+        manager = state.serving.adapters if state.serving else None
+        loras = [{"id": a.name, "object": "model", "created": int(state.started), "owned_by": "nimlab",
+                  "root": str(a.path), "parent": state.served_model_name,
+                  "max_model_len": state.config.max_model_len} for a in (manager.adapters if manager else ())]
+        return {"object": "list", "data": [base, *loras]}
 
     @app.get("/v1/metadata")
     async def metadata() -> dict[str, Any]:

@@ -19,7 +19,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "NIM_LOG_LEVEL": ("log level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL (DEFAULT = INFO)", "DEFAULT"),
     "NIM_SERVER_PORT": ("HTTP port of the OpenAI API, health and metrics", "8000"),
     "NIM_CACHE_PATH": ("where the prepared model workspace is cached between starts", "~/.cache/nimlab/nim"),
-    "NIM_PEFT_SOURCE": ("folder of LoRA adapters; when set only LoRA profiles are considered", "unset"),
+    "NIM_PEFT_SOURCE": ("folder of LoRA adapters (one sub-folder each); when set only LoRA profiles are considered",
+                        "unset"),
+    "NIM_PEFT_REFRESH_INTERVAL": ("seconds between re-scans of NIM_PEFT_SOURCE for new, changed or removed adapters",
+                                  "unset (scan at start-up only)"),
+    "NIM_MAX_LORA_RANK": ("largest LoRA rank accepted; a higher-rank adapter is refused with a message",
+                          "the profile's feat_lora_max_rank (32)"),
     "NIM_MANIFEST_PATH": ("course NIM only: read another profile manifest (for experiments)", "packaged manifest"),
     "NIMLAB_MAX_QUEUE": ("course NIM only: waiting requests before new ones get HTTP 429", "64"),
 }
@@ -34,6 +39,8 @@ class NimConfig:
     port: int
     cache_path: Path
     peft_source: Path | None
+    peft_refresh_interval: int | None
+    max_lora_rank: int | None
     manifest_path: Path | None
     max_queue: int
 
@@ -67,7 +74,9 @@ def from_env(env: Mapping[str, str] | None = None) -> NimConfig:
         log_level="INFO" if level == "DEFAULT" else level,
         port=_int(env, "NIM_SERVER_PORT", 8000, 1, 65535),
         cache_path=Path(cache).expanduser() if cache else default_cache,
-        peft_source=Path(peft) if peft else None,
+        peft_source=Path(peft).expanduser() if peft else None,
+        peft_refresh_interval=_int(env, "NIM_PEFT_REFRESH_INTERVAL", 0, 0, 86400) or None,
+        max_lora_rank=_int(env, "NIM_MAX_LORA_RANK", 0, 0, 1024) or None,
         manifest_path=Path(manifest) if manifest else None,
         max_queue=_int(env, "NIMLAB_MAX_QUEUE", 64, 1, 100000),
     )

@@ -22,7 +22,7 @@ def system_info(hw: HardwareFacts) -> list[str]:
         gpus = f"<None> ({hw.gpu_probe})"
     quota = f"{hw.cgroup_cpu_quota:g}" if hw.cgroup_cpu_quota is not None else "none"
     mem_limit = f"{hw.cgroup_memory_limit_gib:.1f} GiB" if hw.cgroup_memory_limit_gib is not None else "none"
-    flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "amx_tile", "asimd") if f in hw.cpu_flags)
+    flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "asimd") if f in hw.cpu_flags)
     return [
         "SYSTEM INFO",
         f"- Free GPUs: {gpus}",
@@ -51,6 +51,8 @@ def render(manifest: Manifest, hw: HardwareFacts, verbose: bool = False) -> str:
 def _row(v: Verdict, why: bool) -> str:
     kind = "optimized" if v.profile.optimized else "generic"
     row = f"  - {v.profile.label} [{kind}]"
+    if v.runnable and v.profile.runtime is not None and not v.profile.runtime.auto_select:
+        row += " [opt-in: runs only when NIM_MODEL_PROFILE names it]"
     if why and v.reasons:
         row += f"\n      why: {'; '.join(v.reasons)}"
     return row

@@ -121,7 +121,8 @@ def select(manifest: Manifest, hw: HardwareFacts, forced: str | None = None, lor
                 hint="unset NIM_MODEL_PROFILE to auto-select, or pick a profile listed as runnable",
             )
         return Selection(chosen, verdicts, True, lora, (v,))
-    candidates = sorted((v for v in verdicts if v.runnable and v.profile.lora == lora),
+    candidates = sorted((v for v in verdicts if v.runnable and v.profile.lora == lora
+                         and v.profile.runtime is not None and v.profile.runtime.auto_select),
                         key=lambda v: _rank(v.profile))
     if not candidates:
         raise ProfileError(

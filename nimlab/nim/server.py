@@ -11,14 +11,19 @@ import socket
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from nimlab import __version__
 from nimlab.errors import NimlabError
 from nimlab.nim import config as nim_config
 from nimlab.nim import hardware, selection
+from nimlab.nim.adapters import DEFAULT_MAX_RANK, AdapterManager, check_source
 from nimlab.nim.manifest import load_manifest
 from nimlab.nim.metrics import NimMetrics
 from nimlab.nim.state import WHAT_THIS_IS, NimState
+
+if TYPE_CHECKING:
+    from nimlab.engine import Engine
 
 log = logging.getLogger("nimlab.nim")
 
@@ -35,6 +40,8 @@ def setup_logging(level: str) -> None:
 def prepare(cfg: nim_config.NimConfig) -> NimState:
     """Everything up to (not including) loading the model. Raises NimlabError on a bad start."""
     manifest = load_manifest(cfg.manifest_path)
+    if cfg.peft_source is not None:
+        check_source(cfg.peft_source)
     facts = hardware.detect()
     chosen = selection.select(manifest, facts, forced=cfg.model_profile, lora=cfg.peft_source is not None)
     for line in selection.startup_lines(chosen):
@@ -69,7 +76,8 @@ def load_engine(state: NimState) -> None:
         warm_ids = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
         for _ in engine.generate(warm_ids, SamplingParams(max_tokens=2, temperature=0)):
             pass
-        state.serving = OpenAIServing(engine, state.served_model_name, state.metrics)
+        adapters = _start_adapters(state, engine)
+        state.serving = OpenAIServing(engine, state.served_model_name, state.metrics, adapters)
         state.ready_event.set()
         log.info("Engine warm; service ready after %.1f s", time.time() - state.started)
     except NimlabError as exc:
@@ -78,6 +86,22 @@ def load_engine(state: NimState) -> None:
     except Exception as exc:  # any load failure becomes a visible not-ready state, never a silent hang
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("model load failed")
+
+
+def _start_adapters(state: NimState, engine: Engine) -> AdapterManager | None:
+    """With NIM_PEFT_SOURCE: load every good adapter before ready; watch the folder if asked to."""
+    cfg = state.config
+    if cfg.peft_source is None:
+        return None
+    tag = state.selection.profile.tags.get("feat_lora_max_rank", "")
+    max_rank = cfg.max_lora_rank or (int(tag) if tag.isdigit() else DEFAULT_MAX_RANK)
+    manager = AdapterManager(engine, cfg.peft_source, max_rank, state.served_model_name)
+    manager.refresh()
+    log.info("LoRA: %d adapter(s) loaded from %s (max rank %d%s)", len(manager.adapters), cfg.peft_source,
+             max_rank, f", re-scanned every {cfg.peft_refresh_interval} s" if cfg.peft_refresh_interval else "")
+    if cfg.peft_refresh_interval:
+        manager.watch(cfg.peft_refresh_interval)
+    return manager
 
 
 def serve(host: str = "0.0.0.0", port: int | None = None) -> int:

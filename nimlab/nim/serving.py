@@ -13,6 +13,7 @@ from typing import Any
 
 from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
 from nimlab.errors import EngineError, InvalidRequestError, OverloadedError
+from nimlab.nim.adapters import AdapterManager
 from nimlab.nim.metrics import NimMetrics
 from nimlab.nim.protocol import (
     ChatCompletionRequest,
@@ -27,11 +28,13 @@ from nimlab.nim.protocol import (
 class OpenAIServing:
     """Chat and text completions over one engine; knows nothing about profiles or hardware."""
 
-    def __init__(self, engine: Engine, served_model_name: str, metrics: NimMetrics) -> None:
+    def __init__(self, engine: Engine, served_model_name: str, metrics: NimMetrics,
+                 adapters: AdapterManager | None = None) -> None:
         self.engine = engine
         self.tokenizer = engine.tokenizer
         self.model_name = served_model_name
         self.metrics = metrics
+        self.adapters = adapters
 
     # ---- prompt building --------------------------------------------------------------------------
     def chat_prompt_ids(self, req: ChatCompletionRequest) -> list[int]:
@@ -46,11 +49,25 @@ class OpenAIServing:
             raise ServingError(400, "prompt must not be empty", param="prompt")
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def adapter_for(self, model: str) -> str | None:
+        """The LoRA adapter a request's `model` names (None = the base model), or a 404 saying why not."""
+        if model == self.model_name:
+            return None
+        if self.adapters is not None:
+            if any(a.name == model for a in self.adapters.adapters):
+                return model
+            problem = self.adapters.problem(model)
+            if problem is not None:
+                raise ServingError(404, f"The LoRA adapter `{model}` is not loaded: {problem.message}. "
+                                   f"Next: {problem.hint}.", "invalid_request_error", "model", "model_not_found")
+        served = ", ".join(f"`{m}`" for m in self.model_names())
+        raise ServingError(404, f"The model `{model}` does not exist. This server serves {served} "
+                           "(see /v1/models).", "invalid_request_error", "model", "model_not_found")
+
+    def model_names(self) -> list[str]:
+        return [self.model_name, *(a.name for a in (self.adapters.adapters if self.adapters else ()))]
+
     def _params(self, req: ChatCompletionRequest | CompletionRequest, prompt_len: int) -> SamplingParams:
-        if req.model != self.model_name:
-            raise ServingError(404, f"The model `{req.model}` does not exist. This server serves "
-                               f"`{self.model_name}` (see /v1/models).", "invalid_request_error", "model",
-                               "model_not_found")
         max_tokens = req.requested_max_tokens()
         if max_tokens is None:
             max_tokens = max(1, self.engine.max_model_len - prompt_len)
@@ -63,10 +80,11 @@ class OpenAIServing:
             ignore_eos=req.ignore_eos,
         )
 
-    def _submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[GenerationRequest, asyncio.Queue]:
+    def _submit(self, prompt_ids: list[int], params: SamplingParams,
+                adapter: str | None) -> tuple[GenerationRequest, asyncio.Queue]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Delta] = asyncio.Queue()
-        request = GenerationRequest(prompt_ids=prompt_ids, params=params,
+        request = GenerationRequest(prompt_ids=prompt_ids, params=params, adapter=adapter,
                                     sink=lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
         try:
             self.engine.submit(request)
@@ -99,12 +117,17 @@ class OpenAIServing:
 
     # ---- chat -------------------------------------------------------------------------------------
     def start_chat(self, req: ChatCompletionRequest) -> tuple[GenerationRequest, asyncio.Queue]:
+        adapter = self.adapter_for(req.model)
         ids = self.chat_prompt_ids(req)
-        return self._submit(ids, self._params(req, len(ids)))
+        return self._submit(ids, self._params(req, len(ids)), adapter)
 
     def start_completion(self, req: CompletionRequest) -> tuple[GenerationRequest, asyncio.Queue]:
+        adapter = self.adapter_for(req.model)
         ids = self.completion_prompt_ids(req)
-        return self._submit(ids, self._params(req, len(ids)))
+        return self._submit(ids, self._params(req, len(ids)), adapter)
+
+    def _shown_model(self, request: GenerationRequest) -> str:
+        return request.adapter or self.model_name
 
     async def full_response(self, kind: str, started: tuple[GenerationRequest, asyncio.Queue]) -> dict[str, Any]:
         text, last = [], None
@@ -121,10 +144,10 @@ class OpenAIServing:
             choice = {"index": 0, "message": {"role": "assistant", "content": content},
                       "finish_reason": last.finish_reason, "logprobs": None}
             return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": now(),
-                    "model": self.model_name, "choices": [choice], "usage": usage}
+                    "model": self._shown_model(started[0]), "choices": [choice], "usage": usage}
         choice = {"index": 0, "text": content, "finish_reason": last.finish_reason, "logprobs": None}
-        return {"id": new_id("cmpl"), "object": "text_completion", "created": now(), "model": self.model_name,
-                "choices": [choice], "usage": usage}
+        return {"id": new_id("cmpl"), "object": "text_completion", "created": now(),
+                "model": self._shown_model(started[0]), "choices": [choice], "usage": usage}
 
     async def stream(self, kind: str, started: tuple[GenerationRequest, asyncio.Queue],
                      include_usage: bool) -> AsyncIterator[str]:
@@ -133,8 +156,8 @@ class OpenAIServing:
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
         def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
-            body: dict[str, Any] = {"id": rid, "object": obj, "created": created, "model": self.model_name,
-                                    "choices": choices}
+            body: dict[str, Any] = {"id": rid, "object": obj, "created": created,
+                                    "model": self._shown_model(started[0]), "choices": choices}
             if include_usage:
                 body["usage"] = usage
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
