@@ -26,7 +26,12 @@ PORT_MAP: tuple[Port, ...] = (
 PORTS: dict[str, int] = {p.name: p.port for p in PORT_MAP}
 
 
+def port_variable(name: str) -> str:
+    """The variable that moves `name`: NIMLAB_PORT_<NAME>, e.g. NIMLAB_PORT_TRITON_HTTP."""
+    return "NIMLAB_PORT_" + name.upper().replace("-", "_")
+
+
 def port(name: str) -> int:
-    """The port for `name`, unless NIMLAB_PORT_<NAME> (e.g. NIMLAB_PORT_TRITON_HTTP) moves it."""
-    raw = os.environ.get("NIMLAB_PORT_" + name.upper().replace("-", "_"), "").strip()
+    """The port for `name`, unless its NIMLAB_PORT_<NAME> variable moves it."""
+    raw = os.environ.get(port_variable(name), "").strip()
     return int(raw) if raw.isdigit() else PORTS[name]

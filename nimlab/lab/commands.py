@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import httpx
 
+from nimlab.errors import ServiceError
 from nimlab.lab.local import LocalBackend, status_table
-from nimlab.lab.services import default_services
-
-KEY_LINES = ("Selected profile", "Model loaded", "Engine warm", "Detected", "error", "Error")
+from nimlab.lab.services import ServiceSpec, course_root, default_services
 
 
 def add_parser(sub: argparse._SubParsersAction, func) -> None:
     p = sub.add_parser("lab", help="start, stop and inspect the course's services")
     p.add_argument("action", choices=["up", "down", "status", "logs", "doctor"])
-    p.add_argument("service", nargs="?", help="for logs: which service (default: nim)")
+    p.add_argument("services", nargs="*", metavar="service",
+                   help="up/down/status: only these services (default: all); logs: which one (default: nim)")
     p.add_argument("--backend", choices=["local", "docker"], default="local",
                    help="local processes (default, no Docker needed) or docker (compose/compose.yaml)")
     p.add_argument("--fallback", action="store_true",
@@ -33,7 +34,17 @@ def _profile(url: str) -> str:
         return "-"
 
 
+def _chosen(names: list[str]) -> list[ServiceSpec]:
+    specs = default_services()
+    unknown = sorted(set(names) - {s.name for s in specs})
+    if unknown:
+        raise ServiceError(f"no lab service named {', '.join(unknown)}",
+                           hint="choose from: " + ", ".join(s.name for s in specs))
+    return [s for s in specs if not names or s.name in names]
+
+
 def run(args: argparse.Namespace) -> int:
+    args.service = args.services[0] if args.services else None  # the docker backend's logs reads one name
     if args.action == "doctor":
         from nimlab.lab.doctor import report, run_checks
 
@@ -46,29 +57,22 @@ def run(args: argparse.Namespace) -> int:
         return run_docker(args)
     backend = LocalBackend()
     if args.action == "up":
-        for spec in default_services():
-            print(f"starting {spec.name}: {spec.what} on {spec.url} (log: {backend.log_path(spec.name)})")
-            backend.start(spec)
+        from nimlab.lab.progress import bring_up
+        from nimlab.lab.welcome import screen
 
-            def show(line: str, name: str = spec.name) -> None:
-                if any(k in line for k in KEY_LINES):
-                    print(f"  {name} | {line.split('] ', 1)[-1]}")
-
-            backend.wait_ready(spec, progress=show)
-            print(f"  {spec.name} ready")
-        print("\nThe course is up:")
-        for spec in default_services():
-            api = "/v1" if spec.health_path.startswith("/v1") else ""
-            print(f"  {spec.name:14} {spec.url}{api}   ({spec.what})")
-        first = default_services()[0]
-        print(f"Try:  curl -s {first.url}/v1/models   |   status: nimlab lab status   |   stop: nimlab lab down")
+        began = time.monotonic()
+        specs = _chosen(args.services)
+        outcomes = bring_up(backend, specs, emit=lambda line: print(line, flush=True))
+        print("\n" + screen(specs, outcomes, time.monotonic() - began, course_root()))
         return 0
     if args.action == "down":
-        stopped = [n for n in backend.names() if backend.stop(n)]
+        names = [n for n in backend.names() if not args.services or n in args.services]
+        stopped = [n for n in names if backend.stop(n)]
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
     if args.action == "status":
-        names = backend.names() or [s.name for s in default_services()]
+        names = [n for n in (backend.names() or [s.name for s in default_services()])
+                 if not args.services or n in args.services]
         text, code = status_table([backend.status(n) for n in names],
                                   lambda st: _profile(st.url) if st.name == "nim" and st.state == "ready" else "")
         print(text)

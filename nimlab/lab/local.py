@@ -82,13 +82,23 @@ class LocalBackend:
         except (OSError, ValueError):
             return None
 
-    def start(self, spec: ServiceSpec) -> int:
-        rec = self._record(spec.name)
-        if rec and _alive(rec["pid"]):
-            return rec["pid"]  # already running: `up` is idempotent
+    def running_pid(self, name: str) -> int | None:
+        """The pid of `name` if this backend started it and it is still alive (ready or not)."""
+        rec = self._record(name)
+        return rec["pid"] if rec and _alive(rec["pid"]) else None
+
+    def check_port(self, spec: ServiceSpec) -> None:
+        """Refuse a port another program holds, naming who to ask and which variable moves ours."""
         if port_in_use(spec.port):
+            move = f" or move {spec.name} with {spec.port_var}=<free port>" if spec.port_var else ""
             raise ServiceError(f"port {spec.port} for {spec.name} is already in use by another program",
-                               hint=f"stop it (`ss -ltnp 'sport = :{spec.port}'` shows who) or choose another port")
+                               hint=f"stop it (`ss -ltnp 'sport = :{spec.port}'` shows who){move}")
+
+    def start(self, spec: ServiceSpec) -> int:
+        pid = self.running_pid(spec.name)
+        if pid is not None:
+            return pid  # already running: `up` is idempotent
+        self.check_port(spec)
         log = open(self.log_path(spec.name), "ab")  # noqa: SIM115 - handed to the child
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -97,30 +107,6 @@ class LocalBackend:
         self._pidfile(spec.name).write_text(json.dumps({"pid": proc.pid, "port": spec.port, "url": spec.url,
                                                          "health": spec.health_path, "started": time.time()}))
         return proc.pid
-
-    def wait_ready(self, spec: ServiceSpec, progress: Callable[[str], None] | None = None) -> None:
-        deadline = time.monotonic() + spec.ready_timeout_s
-        rec = self._record(spec.name)
-        pid = rec["pid"] if rec else None
-        seen = 0
-        while time.monotonic() < deadline:
-            if pid is not None and not _alive(pid):
-                tail = self.tail(spec.name, 15)
-                raise ServiceError(f"{spec.name} exited during start-up; last log lines:\n{tail}",
-                                   hint=f"read {self.log_path(spec.name)} and fix what it says")
-            if progress is not None:
-                lines = self.tail(spec.name, 200).splitlines()
-                for line in lines[seen:] if len(lines) >= seen else lines:
-                    progress(line)
-                seen = len(lines)
-            try:
-                if httpx.get(spec.url + spec.health_path, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise ServiceError(f"{spec.name} was not ready after {spec.ready_timeout_s:.0f} s",
-                           hint=f"read {self.log_path(spec.name)}; `nimlab lab down` stops it")
 
     def stop(self, name: str, timeout: float = 15.0) -> bool:
         rec = self._record(name)
