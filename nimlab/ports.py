@@ -19,7 +19,7 @@ PORT_MAP: tuple[Port, ...] = (
     Port("triton-grpc", 8002, "hand-built stack: Triton KServe v2 gRPC (streaming)"),
     Port("triton-metrics", 8003, "hand-built stack: Triton Prometheus metrics"),
     Port("triton-openai", 9000, "hand-built stack: OpenAI-compatible front end over Triton"),
-    Port("docs", 8080, "course site (mkdocs)"),
+    Port("docs", 8080, "course site (built by mkdocs, served as static files)"),
     Port("jupyter", 8888, "JupyterLab on labs/ and exercises/"),
 )
 
