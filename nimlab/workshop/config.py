@@ -62,7 +62,7 @@ class WorkshopConfig:
                 raise ConfigError(f"{flag} {value} is outside what this machine has (1..{cpus} CPUs)",
                                   hint=f"give a number of CPUs between 0.1 and {cpus}, e.g. {flag} 1")
         if not 1 <= self.port <= 65535:
-            raise ConfigError(f"--port {self.port} is not a TCP port", hint="use a free port such as 8010")
+            raise ConfigError(f"--port {self.port} is not a TCP port", hint="use a free port: --port 8010")
         bad = [n for n in self.learners if not _LEARNER.match(n)]
         if bad:
             raise ConfigError(f"learner names {', '.join(map(repr, bad))} are not usable",

@@ -1,0 +1,214 @@
+"""The multi-user workshop for real: JupyterHub 6.1.1 with its configurable-http-proxy, DockerSpawner starting
+one container per learner from nimlab/workshop:0.1.0 on a real Docker engine, learners logging in with the
+room's shared password, lab cells run over each server's kernel websocket through the proxy, submissions
+saved through the Jupyter contents API, collected from the work volumes and batch-graded by `nimlab grade`.
+
+Needs the engine and images (scripts/deps/30-docker.sh, 31-lab-images.sh) and the hub (32-hub.sh); every room
+here has its own name prefix, network and free ports, and `down` must leave no container, network, volume,
+process or port. The first tests need no engine: bad settings fail in one line before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nimlab.errors import ConfigError, ServiceError
+from nimlab.lab.launch import free_port
+from nimlab.workshop.commands import down, nim_cell, up
+from nimlab.workshop.config import WorkshopConfig, repo_root, secret
+from nimlab.workshop.learner import LearnerServer
+
+ROOT = repo_root()
+EX1 = "exercises/01-buy-or-build/answer.py"
+
+
+# ---- bad settings: one line, with the next step, before anything starts ----------------------------------
+
+@pytest.mark.parametrize(("kwargs", "needle", "hint"), [
+    ({"nim_mode": "both"}, "not a NIM placement", "--nim shared"),
+    ({"mem_limit": "lots"}, "not a memory size", "1G"),
+    ({"cpu_limit": 0}, "outside what this machine has", "--cpus"),
+    ({"name": "Room 1"}, "Docker name prefix", "lowercase"),
+    ({"learners": ("ann", "Bob!")}, "'Bob!'", "lowercase"),
+    ({"port": 70000}, "not a TCP port", "--port"),
+])
+def test_bad_settings_fail_in_one_line(kwargs: dict, needle: str, hint: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        WorkshopConfig(state_dir=tmp_path, **kwargs)
+    assert needle in str(err.value) and hint in err.value.hint
+    assert "\n" not in str(err.value)
+
+
+def test_short_password_and_missing_room_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIMLAB_WORKSHOP_PASSWORD", "short")
+    with pytest.raises(ConfigError, match="at least 8") as err:
+        secret(tmp_path, "password", "NIMLAB_WORKSHOP_PASSWORD", make=True)
+    assert "export NIMLAB_WORKSHOP_PASSWORD" in err.value.hint
+    cli = subprocess.run([sys.executable, "-m", "nimlab", "workshop", "status", "--name", "nope",
+                          "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1
+    assert "no workshop room named 'nope'" in cli.stderr and "nimlab workshop up" in cli.stderr
+
+
+def test_hub_config_without_settings_exits_with_the_fix() -> None:
+    hub = ROOT / ".hub" / "venv" / "bin" / "python"
+    if not hub.exists():
+        pytest.fail("the hub venv is missing; fix: bash scripts/deps/32-hub.sh", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIMLAB_WORKSHOP")}
+    run = subprocess.run([str(hub), "-c", "get_config = lambda: None; exec(open('workshop/jupyterhub_config.py').read())"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "NIMLAB_WORKSHOP_CONFIG is not set; fix: start the hub with `nimlab workshop up`" in run.stderr
+
+
+# ---- the room, for real ----------------------------------------------------------------------------------
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60).stdout
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("the Docker engine is not reachable; fix: bash scripts/deps/30-docker.sh", pytrace=False)
+    if subprocess.run(["docker", "image", "inspect", "nimlab/workshop:0.1.0"], capture_output=True).returncode != 0:
+        build = subprocess.run(["bash", "-c", "bash scripts/deps/31-lab-images.sh && bash scripts/deps/32-hub.sh"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=2400)
+        assert build.returncode == 0, f"building the workshop image failed:\n{build.stdout[-3000:]}"
+
+
+def left_behind(cfg: WorkshopConfig) -> list[str]:
+    """Everything of the room still in Docker, on its port, or as a process."""
+    things = docker("ps", "-a", "--format", "{{.Names}}", "--filter", f"name={cfg.name}").split()
+    things += docker("network", "ls", "--format", "{{.Name}}", "--filter", f"name={cfg.name}").split()
+    things += docker("volume", "ls", "--format", "{{.Name}}", "--filter", f"name={cfg.name}").split()
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", cfg.port)) == 0:
+            things.append(f"port {cfg.port}")
+    procs = subprocess.run(["pgrep", "-af", str(cfg.room_dir)], capture_output=True, text=True).stdout
+    things += [f"process {line}" for line in procs.splitlines()]
+    return things
+
+
+def login(hub_url: str, name: str, password: str) -> httpx.Response:
+    """The login form, as a browser submits it (xsrf cookie + field); returns the final response."""
+    with httpx.Client(base_url=hub_url, follow_redirects=False, timeout=30) as client:
+        page = client.get("/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        return client.post("/hub/login", data={"username": name, "password": password, "_xsrf": xsrf})
+
+
+PARTIAL = '''"""Always the default: right only for a stock deployment."""
+VERDICTS = ("take_nim", "nim_with_lora", "build", "build_portable", "build_or_negotiate")
+
+
+def classify(scenario: dict) -> dict:
+    return {"verdict": "take_nim", "reasons": ["standard_deployment"]}
+'''
+WRONG = '''def classify(scenario: dict) -> dict:
+    return {"verdict": "it depends", "reasons": []}
+'''
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_three_learners_shared_nim_cells_submissions_and_grades(engine, tmp_path: Path) -> None:
+    cfg = WorkshopConfig(name=f"nimlab-hub-test-{secrets.token_hex(3)}", port=free_port(),
+                         learners=("ann", "bob", "cat"), state_dir=tmp_path / "rooms", mem_limit="1G",
+                         cpu_limit=1.0, nim_cpu_limit=float(os.cpu_count() or 1))
+    timings: dict[str, float] = {}
+    try:
+        began = time.monotonic()
+        hub = up(cfg)
+        timings["up"] = time.monotonic() - began
+        password = (cfg.room_dir / "password").read_text().strip()
+
+        # the authenticator: a wrong password is refused, the room's password lets a learner in
+        assert login(hub.url, "ann", "not-the-password").status_code == 403
+        ok = login(hub.url, "ann", password)
+        assert ok.status_code == 302 and "jupyterhub-session-id" in ok.cookies
+        assert login(hub.url, "mallory", password).status_code == 403  # not on the roster
+
+        # three containers at once, each with the limits asked for
+        began = time.monotonic()
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(hub.spawn, cfg.learners))
+        timings["spawn 3"] = time.monotonic() - began
+        for name in cfg.learners:
+            # DockerSpawner sets cpu_limit as a CFS quota over the default 100 ms period
+            host = docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.Init}}",
+                          f"{cfg.name}-{name}").split()
+            assert host == [str(2**30), "100000", "true"], host
+
+        servers = {n: LearnerServer(hub.url, n, hub.learner_token(n)) for n in cfg.learners}
+        # a lab cell in each learner's kernel: the OpenAI SDK against the room's shared NIM
+        with ThreadPoolExecutor(3) as pool:
+            cells = dict(zip(cfg.learners, pool.map(lambda s: s.run(nim_cell(), timeout=240), servers.values()),
+                             strict=True))
+        answers = {n: c.stdout.strip() for n, c in cells.items()}
+        assert all(not c.error for c in cells.values()), {n: c.error for n, c in cells.items()}
+        assert len(set(answers.values())) == 1 and "Paris" in answers["ann"], answers  # greedy: same answer
+        assert cells["ann"].outputs == [] and servers["ann"].run("6 * 7").result == "42"
+
+        # a learner's token opens only their own server
+        with pytest.raises(ServiceError, match="403"):
+            LearnerServer(hub.url, "bob", servers["ann"].token).read(EX1)
+
+        # submissions, saved as JupyterLab saves a file
+        assert "NotImplementedError" in servers["ann"].read(EX1)  # seeded from the learner bundle
+        servers["ann"].save(EX1, (ROOT / "solutions/01-buy-or-build/answer.py").read_text())
+        servers["bob"].save(EX1, PARTIAL)
+        servers["cat"].save(EX1, WRONG)
+
+        from nimlab.workshop.collect import collect, grade
+
+        out = tmp_path / "submissions"
+        collected = {c.learner: c for c in collect(cfg, out)}
+        assert sorted(collected) == ["ann", "bob", "cat"]
+        assert (out / "bob" / EX1).read_text() == PARTIAL
+        began = time.monotonic()
+        rows = {r["submission"]: r for r in grade(out, tmp_path / "gradebook.csv", ["-e", "1"])}
+        timings["grade 3"] = time.monotonic() - began
+        total = {n: float(rows[n]["total"]) for n in ("ann", "bob", "cat")}
+        top = float(rows["ann"]["max_total"])
+        assert total["ann"] == top > total["bob"] > total["cat"] == 0, rows
+        assert (tmp_path / "results" / "bob.json").is_file()
+    finally:
+        began = time.monotonic()
+        down(cfg, remove_volumes=True)
+        timings["down"] = time.monotonic() - began
+        print("workshop timings (s):", {k: round(v, 1) for k, v in timings.items()})
+    assert left_behind(cfg) == []
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_per_learner_nim_runs_inside_the_learners_container(engine, tmp_path: Path) -> None:
+    cfg = WorkshopConfig(name=f"nimlab-hub-test-{secrets.token_hex(3)}", port=free_port(), nim_mode="per-learner",
+                         learners=("dee",), state_dir=tmp_path / "rooms", mem_limit="2G", cpu_limit=2.0)
+    try:
+        hub = up(cfg)
+        assert docker("ps", "-q", "--filter", f"name={cfg.name}-nim").strip() == ""  # no shared NIM
+        hub.spawn("dee")
+        server = LearnerServer(hub.url, "dee", hub.learner_token("dee"))
+        cell = server.run(nim_cell() + "\nprint('url:', base)", timeout=240)
+        assert not cell.error, cell.error
+        assert "Paris" in cell.stdout and "url: http://127.0.0.1:8000/v1" in cell.stdout
+        top = docker("top", f"{cfg.name}-dee")
+        assert "nimlab serve" in top and "jupyterhub-singleuser" in top
+    finally:
+        down(cfg, remove_volumes=True)
+    assert left_behind(cfg) == []
