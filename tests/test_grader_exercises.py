@@ -8,7 +8,7 @@ from grader_helpers import FIXTURES, course, reference, submission
 
 from nimlab.grader.grade import grade_submission
 
-STATIC = ["01", "02", "03", "05", "06"]  # exercise 4 is graded live: tests/test_grader_live.py
+STATIC = ["01", "02", "03", "05", "06", "07"]  # exercise 4 is graded live: tests/test_grader_live.py
 
 
 def test_reference_solutions_score_full_marks():
@@ -88,3 +88,49 @@ def test_ex6_parse_error_names_line_and_column(tmp_path):
     ex = grade_one(tmp_path, "06", FIXTURES / "wrong" / "06-bad-syntax.pbtxt")
     assert ex.score == 0
     assert "4:" in ex.tests[0].feedback and "max_queue_delay_us" in ex.tests[0].feedback
+
+
+def test_ex7_selecting_without_the_lora_filter_loses_exactly_its_points(tmp_path):
+    """Picking the first optimized profile whatever its LoRA support (the "this GPU has a fast profile, so my
+    adapters will be fast" mistake). Public: the profile in the H100 cases (2), the rank-64 adapter passes
+    (1/3), the L4 fallback is missed (verdict, reasons, profile: 3). Hidden: course NIM on two cores (profile,
+    reasons, the rank-48 adapter 1/3), pinned (profile 1), A100 (profile, rank 1/3), custom kernel (profile 1),
+    no LoRA profile at all (verdict, reasons, profile: 3). 52 - 5 1/3 - 8 2/3."""
+    wrong = reference("07").replace('matching = [p for p in profiles if p["lora"] == lora]', "matching = list(profiles)")
+    assert wrong != reference("07")
+    ex = grade_one(tmp_path, "07", wrong)
+    assert ex.score == pytest.approx(52 - 14, abs=1e-3)
+    tests = {t.name: t for t in ex.tests}
+    l4 = tests["L4: fast plain profile, no fast LoRA profile: profile"]
+    assert l4.score == 0 and "'vllm-bf16-tp1-pp1-lora'" in l4.feedback and "optimized before generic" in l4.feedback
+    part = tests["a rank-64 adapter and one trained on another base: refused"]
+    assert part.score == pytest.approx(2 / 3, abs=1e-3) and "legal-r64" in part.feedback
+    assert "rank_too_high" in part.feedback
+
+
+def test_ex7_treating_a_refused_adapter_as_a_build_loses_only_those_verdicts(tmp_path):
+    """A refused adapter is retrained, not a reason to build: only the verdicts of the three scenarios whose
+    one problem is a refused adapter go (1 public, 2 hidden); reasons, profiles and refusals stay right."""
+    wrong = reference("07").replace("    build = bool(reasons)\n    if refused:\n        reasons.append(\"adapters_refused\")",
+                                    "    if refused:\n        reasons.append(\"adapters_refused\")\n    build = bool(reasons)")
+    assert wrong != reference("07")
+    ex = grade_one(tmp_path, "07", wrong)
+    assert ex.score == 52 - 3
+    lost = sorted(t.name for t in ex.tests if not t.passed)
+    assert lost[0] == "A100, generic LoRA profile listed first, lower rank limit: verdict"
+    assert "a rank-64 adapter and one trained on another base: verdict" in lost and len(lost) == 3
+
+
+def test_ex7_hidden_scenarios_show_names_and_points_only(tmp_path):
+    """A wrong answer's learner view carries no hidden adapter or profile name; the instructor view does."""
+    from nimlab.grader.reporters import summary
+
+    wrong = reference("07").replace('matching = [p for p in profiles if p["lora"] == lora]', "matching = list(profiles)")
+    c = course("07")
+    res = grade_submission(submission(tmp_path, "learner", {"07-lora-or-build/answer.py": wrong}), c)
+    learner, instructor = summary(res), summary(res, reveal_hidden=True)
+    for secret in ("nimlab_inflight-cpu-fp32-tp1-pp1-throughput-lora", "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora",
+                   "triage", "wide:"):
+        assert secret not in learner, secret
+    assert "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora" in instructor
+    assert "'vllm-bf16-tp1-pp1-lora'" in learner  # public feedback still explains itself
