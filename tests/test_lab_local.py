@@ -137,3 +137,21 @@ def test_up_names_an_unknown_service_and_what_to_do(tmp_path):
     out = lab("up", {"NIMLAB_STATE_DIR": str(tmp_path)}, timeout=60, services=("jupyterlab",))
     assert out.returncode == 1
     assert "no lab service named jupyterlab" in out.stderr and "next: choose from: docs, jupyter, nim" in out.stderr
+
+
+def test_a_recorded_pid_now_owned_by_another_process_is_never_signalled(tmp_path):
+    """After a reboot or crash the pid in a record may belong to someone else: `up` must not reuse it and
+    `down` must not signal it (the record keeps the process's start time to tell them apart)."""
+    from nimlab.lab.local import LocalBackend
+
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / "nim.json").write_text(json.dumps({"pid": stranger.pid, "port": free_port(), "url": "http://x",
+                                                       "health": "/", "started_at": "1"}))
+        backend = LocalBackend(tmp_path)
+        assert backend.running_pid("nim") is None and backend.status("nim").state == "failed"
+        assert backend.stop("nim") and not (tmp_path / "nim.json").exists()
+        assert stranger.poll() is None, "down signalled a process it did not start"
+    finally:
+        stranger.kill()
+        stranger.wait()

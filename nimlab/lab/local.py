@@ -62,6 +62,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _started_at(pid: int) -> str:
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), so a pid reused after a reboot or a
+    crash is not mistaken for our service (and never signalled); "" where /proc is not there."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _ours(rec: dict) -> bool:
+    """The recorded process is still the one we started."""
+    return _alive(rec["pid"]) and rec.get("started_at", "") in ("", _started_at(rec["pid"]))
+
+
 class LocalBackend:
     """Starts each service with its own process group so `down` can stop it and everything it spawned."""
 
@@ -85,7 +99,7 @@ class LocalBackend:
     def running_pid(self, name: str) -> int | None:
         """The pid of `name` if this backend started it and it is still alive (ready or not)."""
         rec = self._record(name)
-        return rec["pid"] if rec and _alive(rec["pid"]) else None
+        return rec["pid"] if rec and _ours(rec) else None
 
     def check_port(self, spec: ServiceSpec) -> None:
         """Refuse a port another program holds, naming who to ask and which variable moves ours."""
@@ -105,7 +119,8 @@ class LocalBackend:
                                 env=env, start_new_session=True)
         log.close()
         self._pidfile(spec.name).write_text(json.dumps({"pid": proc.pid, "port": spec.port, "url": spec.url,
-                                                         "health": spec.health_path, "started": time.time()}))
+                                                         "health": spec.health_path, "started": time.time(),
+                                                         "started_at": _started_at(proc.pid)}))
         return proc.pid
 
     def stop(self, name: str, timeout: float = 15.0) -> bool:
@@ -113,7 +128,7 @@ class LocalBackend:
         if not rec:
             return False
         pid = rec["pid"]
-        if _alive(pid):
+        if _ours(rec):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
@@ -135,7 +150,7 @@ class LocalBackend:
         rec = self._record(name)
         if not rec:
             return ServiceStatus(name, "stopped", "", None)
-        if not _alive(rec["pid"]):
+        if not _ours(rec):
             return ServiceStatus(name, "failed", rec["url"], rec["pid"], f"exited; see {self.log_path(name)}")
         try:
             ok = httpx.get(rec["url"] + rec["health"], timeout=1.0).status_code == 200
