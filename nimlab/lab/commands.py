@@ -62,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
         began = time.monotonic()
         specs = _chosen(args.services)
-        outcomes = bring_up(backend, specs, emit=lambda line: print(line, flush=True))
+        try:
+            outcomes = bring_up(backend, specs, emit=lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            print("\ninterrupted: what started keeps starting in the background; `nimlab lab status` shows it, "
+                  "`nimlab lab up` waits for it again, `nimlab lab down` stops it", file=sys.stderr)
+            return 130
         print("\n" + screen(specs, outcomes, time.monotonic() - began, course_root()))
         return 0
     if args.action == "down":
