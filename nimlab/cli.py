@@ -50,6 +50,18 @@ def _workshop(args: argparse.Namespace) -> int:
     return commands.run(args)
 
 
+def _lora(args: argparse.Namespace) -> int:
+    from nimlab.lora import commands
+
+    return commands.run(args)
+
+
+def _precision(args: argparse.Namespace) -> int:
+    from nimlab.precision import commands
+
+    return commands.run(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from nimlab.bench import cli as bench_cli
 
@@ -91,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     from nimlab.bench import cli as bench_cli
 
     bench_cli.add_parser(sub, _bench)
+
+    from nimlab.lora import commands as lora_commands
+
+    lora_commands.add_parser(sub, _lora)
+
+    from nimlab.precision import commands as precision_commands
+
+    precision_commands.add_parser(sub, _precision)
 
     from nimlab.workshop import commands as workshop_commands
 

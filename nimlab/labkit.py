@@ -7,17 +7,19 @@ course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
     NIM_URL               OpenAI base URL of the NIM            (default http://127.0.0.1:8000/v1)
     TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack (default http://127.0.0.1:9000/v1)
     NIM_FALLBACK_URL      gpu stack only: a NIM started where its optimized profile cannot run
+    NIMLAB_ADAPTERS_DIR   where lab 6 writes the LoRA adapters it trains (default ~/.cache/nimlab/loras)
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from nimlab.bench.load import LoadResult, openai_stream_sender, run_closed_loop
+from nimlab.bench.load import LoadResult, RequestRecord, openai_stream_sender, run_closed_loop
 from nimlab.bench.stats import RunStats, summarize
 
 
@@ -31,6 +33,14 @@ def nim_url() -> str:
 
 def triton_url() -> str:
     return os.environ.get("TRITON_OPENAI_URL", "http://127.0.0.1:9000/v1").rstrip("/")
+
+
+def adapters_dir() -> Path:
+    """The folder lab 6 trains into and serves from as NIM_PEFT_SOURCE (one sub-folder per adapter)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "loras"
+    path = Path(os.environ.get("NIMLAB_ADAPTERS_DIR") or default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def root(base_url: str) -> str:
@@ -64,8 +74,17 @@ class Measured:
 
 
 def measure(base_url: str, name: str, concurrency: int = 4, requests: int = 8, max_tokens: int = 32,
-            time_limit_s: float = 300) -> Measured:
-    """A short closed-loop load (bounded in count and time), streamed through the official openai SDK."""
-    send = openai_stream_sender(base_url, model_of(base_url), max_tokens)
+            time_limit_s: float = 300, model: str | list[str] | None = None) -> Measured:
+    """A short closed-loop load (bounded in count and time), streamed through the official openai SDK.
+
+    `model` picks what to ask for (a LoRA adapter's name, say); a list takes turns request by request, which
+    is mixed traffic; by default the first model the server lists.
+    """
+    names = [model] if isinstance(model, str) else list(model or [model_of(base_url)])
+    senders = [openai_stream_sender(base_url, m, max_tokens) for m in names]
+
+    def send(i: int) -> RequestRecord:
+        return senders[i % len(senders)](i)
+
     result = run_closed_loop(send, concurrency, requests, time_limit_s)
     return Measured(summarize(name, result), result)

@@ -45,3 +45,18 @@ def triton_openai(triton_tuned):
 
     with openai_frontend(triton_tuned.grpc_url) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def acme_adapter(tmp_path_factory: pytest.TempPathFactory):
+    """The course's own LoRA adapter, trained once per run on CPU (peft), as lab 6 trains it.
+
+    Lab 6 reuses it: the lab's training cell finds the same settings recorded in the folder.
+    """
+    from pathlib import Path
+
+    from nimlab.lora.settings import TrainConfig
+    from nimlab.lora.train import train
+
+    out = tmp_path_factory.mktemp("adapters") / "acme"
+    return train(TrainConfig(), out, cache_dir=Path(os.environ["NIM_CACHE_PATH"]))

@@ -30,8 +30,10 @@ def test_notebook_matches_its_readable_source(path: Path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, triton_openai, monkeypatch):
+def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, triton_openai, acme_adapter,
+                                      monkeypatch):
     monkeypatch.setenv("NIM_URL", nim_optimized.url + "/v1")
+    monkeypatch.setenv("NIMLAB_ADAPTERS_DIR", str(acme_adapter.path.parent))  # lab 6 reuses the trained adapter
     monkeypatch.setenv("TRITON_OPENAI_URL", triton_openai.url + "/v1")
     monkeypatch.setenv("TRITON_HTTP_URL", triton_tuned.http_url)
     monkeypatch.setenv("NIMLAB_STACK", "course")

@@ -46,6 +46,16 @@ class Delta:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A whole request's output, for in-process callers that want the end result, not the stream."""
+
+    token_ids: tuple[int, ...]
+    text: str
+    finish_reason: str
+    error: str | None = None
+
+
 @dataclass
 class GenerationRequest:
     prompt_ids: list[int]
@@ -245,6 +255,39 @@ class Engine:
             raise EngineError(f"no output within {timeout:.0f} s") from exc
         finally:
             req.cancel()
+
+    def generate_many(self, prompts: list[list[int]], params: SamplingParams,
+                      adapters: list[str | None] | None = None, timeout: float = 900) -> list[Completion]:
+        """Submit every prompt at once (the schedule batches them as it can) and wait for all of them."""
+        adapters = adapters or [None] * len(prompts)
+        parts: list[list[Delta]] = [[] for _ in prompts]
+        done = threading.Semaphore(0)
+
+        def sink(i: int) -> Callable[[Delta], None]:
+            def put(delta: Delta) -> None:
+                parts[i].append(delta)
+                if delta.finish_reason is not None:
+                    done.release()
+            return put
+
+        requests = [GenerationRequest(prompt_ids=list(p), params=params, sink=sink(i), adapter=a)
+                    for i, (p, a) in enumerate(zip(prompts, adapters, strict=True))]
+        for req in requests:
+            self.submit(req)
+        deadline = time.monotonic() + timeout
+        try:
+            for _ in requests:
+                if not done.acquire(timeout=max(0.01, deadline - time.monotonic())):
+                    raise EngineError(f"{len(requests)} requests did not finish within {timeout:.0f} s")
+        finally:
+            for req in requests:
+                req.cancel()
+        out = []
+        for deltas in parts:
+            last = deltas[-1]
+            out.append(Completion(tuple(t for d in deltas for t in d.token_ids), "".join(d.text for d in deltas),
+                                  last.finish_reason or "", last.error))
+        return out
 
     def stats(self) -> EngineStats:
         with self._cv:

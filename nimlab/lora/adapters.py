@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nimlab.errors import ConfigError
+
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 # The projections NIM for LLMs accepts in a Hugging Face LoRA (its PEFT page lists these for Llama models).
@@ -80,10 +82,8 @@ class Scan:
         return next((p for p in self.problems if p.name == name), None)
 
 
-class _Reject(Exception):
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
+class AdapterRejected(ConfigError):
+    """One adapter folder failed a check; `str()` names the file, `hint` the fix."""
 
 
 def scan(source: Path, shape: ModelShape, max_rank: int, served_name: str = "") -> Scan:
@@ -93,48 +93,48 @@ def scan(source: Path, shape: ModelShape, max_rank: int, served_name: str = "") 
     for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             good.append(check(folder, shape, max_rank, served_name))
-        except _Reject as exc:
+        except AdapterRejected as exc:
             bad.append(AdapterProblem(folder.name, folder, str(exc), exc.hint))
     return Scan(tuple(good), tuple(bad))
 
 
 def check(folder: Path, shape: ModelShape, max_rank: int, served_name: str = "") -> Adapter:
-    """One adapter folder -> Adapter, or _Reject naming the file and the fix."""
+    """One adapter folder -> Adapter, or AdapterRejected naming the file and the fix."""
     name = folder.name
     if not _NAME.match(name) or name == served_name:
-        raise _Reject(f"the folder name {name!r} cannot be a model name",
+        raise AdapterRejected(f"the folder name {name!r} cannot be a model name",
                       "rename the folder: letters, digits, '.', '_' or '-', and not the base model's name")
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not config_path.is_file():
-        raise _Reject(f"{config_path} is missing",
+        raise AdapterRejected(f"{config_path} is missing",
                       "save the adapter with peft's save_pretrained (it writes adapter_config.json)")
     if not weights_path.is_file():
         other = " (only .safetensors is read here; convert the .bin)" if (folder / "adapter_model.bin").is_file() else ""
-        raise _Reject(f"{weights_path} is missing{other}", "put adapter_model.safetensors beside adapter_config.json")
+        raise AdapterRejected(f"{weights_path} is missing{other}", "put adapter_model.safetensors beside adapter_config.json")
     config = _read_config(config_path)
     if str(config.get("peft_type", "")).upper() != "LORA":
-        raise _Reject(f"{config_path}: peft_type is {config.get('peft_type')!r}, not 'LORA'",
+        raise AdapterRejected(f"{config_path}: peft_type is {config.get('peft_type')!r}, not 'LORA'",
                       "only LoRA adapters can be served")
     base = str(config.get("base_model_name_or_path") or "")
     if not shape.accepts_base(base):
-        raise _Reject(f"{config_path}: trained for base model {base!r}, but this NIM serves {shape.model_id!r}",
+        raise AdapterRejected(f"{config_path}: trained for base model {base!r}, but this NIM serves {shape.model_id!r}",
                       f"train the adapter on {shape.model_id} (an adapter only fits the base it was trained on)")
     rank = config.get("r")
     if not isinstance(rank, int) or rank < 1:
-        raise _Reject(f"{config_path}: r={rank!r} is not a positive integer", "set r to the rank used in training")
+        raise AdapterRejected(f"{config_path}: r={rank!r} is not a positive integer", "set r to the rank used in training")
     if rank > max_rank:
-        raise _Reject(f"{config_path}: rank {rank} is above this NIM's maximum LoRA rank {max_rank}",
+        raise AdapterRejected(f"{config_path}: rank {rank} is above this NIM's maximum LoRA rank {max_rank}",
                       f"retrain with r <= {max_rank}, or raise NIM_MAX_LORA_RANK")
     targets = config.get("target_modules") or []
     if isinstance(targets, str):
-        raise _Reject(f"{config_path}: target_modules is a pattern ({targets!r})",
+        raise AdapterRejected(f"{config_path}: target_modules is a pattern ({targets!r})",
                       f"list the modules explicitly, from {list(SUPPORTED_TARGETS)}")
     unknown = sorted(set(targets) - set(SUPPORTED_TARGETS))
     if unknown or not targets:
-        raise _Reject(f"{config_path}: target_modules {unknown or targets} are not supported",
+        raise AdapterRejected(f"{config_path}: target_modules {unknown or targets} are not supported",
                       f"train on modules from {list(SUPPORTED_TARGETS)}")
     if config.get("modules_to_save") or config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise _Reject(f"{config_path}: modules_to_save / rank_pattern / alpha_pattern are not supported",
+        raise AdapterRejected(f"{config_path}: modules_to_save / rank_pattern / alpha_pattern are not supported",
                       "train a plain LoRA (one rank for every target module)")
     _check_tensors(weights_path, shape, rank, set(targets))
     return Adapter(name, folder, rank, float(config.get("lora_alpha", rank)), tuple(sorted(targets)), base)
@@ -144,12 +144,12 @@ def _read_config(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise _Reject(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})",
+        raise AdapterRejected(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})",
                       "fix the JSON, or save the adapter again with peft") from exc
     except OSError as exc:
-        raise _Reject(f"{path}: cannot be read ({exc.strerror})", "check the file's permissions") from exc
+        raise AdapterRejected(f"{path}: cannot be read ({exc.strerror})", "check the file's permissions") from exc
     if not isinstance(data, dict):
-        raise _Reject(f"{path}: the top level is not a JSON object", "save the adapter again with peft")
+        raise AdapterRejected(f"{path}: the top level is not a JSON object", "save the adapter again with peft")
     return data
 
 
@@ -165,7 +165,7 @@ def safetensors_header(path: Path) -> dict[str, dict]:
                 raise ValueError(f"header length {size} is not plausible")
             header = json.loads(fh.read(size))
     except (OSError, ValueError) as exc:
-        raise _Reject(f"{path}: not a readable safetensors file ({exc})", "save the adapter again with peft") from exc
+        raise AdapterRejected(f"{path}: not a readable safetensors file ({exc})", "save the adapter again with peft") from exc
     header.pop("__metadata__", None)
     return header
 
@@ -173,20 +173,20 @@ def safetensors_header(path: Path) -> dict[str, dict]:
 def _check_tensors(path: Path, shape: ModelShape, rank: int, targets: set[str]) -> None:
     header = safetensors_header(path)
     if not header:
-        raise _Reject(f"{path}: holds no tensors", "save the adapter again after training")
+        raise AdapterRejected(f"{path}: holds no tensors", "save the adapter again after training")
     for key, meta in header.items():
         m = _KEY.search(key)
         if m is None:
-            raise _Reject(f"{path}: unexpected tensor {key!r}", "serve a plain LoRA on the attention/MLP projections")
+            raise AdapterRejected(f"{path}: unexpected tensor {key!r}", "serve a plain LoRA on the attention/MLP projections")
         layer, module, ab = int(m.group(1)), m.group(2), m.group(3)
         if layer >= shape.layers:
-            raise _Reject(f"{path}: {key} targets layer {layer}, the model has {shape.layers}",
+            raise AdapterRejected(f"{path}: {key} targets layer {layer}, the model has {shape.layers}",
                           f"train the adapter on {shape.model_id}")
         if module not in targets:
-            raise _Reject(f"{path}: {key} is for {module}, not in target_modules", "save the adapter again with peft")
+            raise AdapterRejected(f"{path}: {key} is for {module}, not in target_modules", "save the adapter again with peft")
         fan_in, fan_out = shape.projections[module]
         want = [rank, fan_in] if ab == "A" else [fan_out, rank]
         got = list(meta.get("shape", []))
         if got != want:
-            raise _Reject(f"{path}: {key} has shape {got}, expected {want} for rank {rank} on {shape.model_id}",
+            raise AdapterRejected(f"{path}: {key} has shape {got}, expected {want} for rank {rank} on {shape.model_id}",
                           "the adapter was trained with another rank or for another model: retrain it on this base")

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
+from nimlab.engine.chat import encode_chat
 from nimlab.errors import EngineError, InvalidRequestError, OverloadedError
 from nimlab.nim.adapters import AdapterManager
 from nimlab.nim.metrics import NimMetrics
@@ -40,8 +41,7 @@ class OpenAIServing:
     def chat_prompt_ids(self, req: ChatCompletionRequest) -> list[int]:
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in req.messages]
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_chat(self.tokenizer, messages)
 
     def completion_prompt_ids(self, req: CompletionRequest) -> list[int]:
         text = req.prompt_text()
