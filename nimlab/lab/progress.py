@@ -60,15 +60,18 @@ class _ModelGate(threading.Thread):
         self.filler_settled = threading.Event()  # set by the caller when the filler is ready (or absent)
         self.error: NimlabError | None = None
 
-    def run(self) -> None:
+    @staticmethod
+    def filled() -> bool:
+        """Any filled layout opens the gate at once (the exact check imports torch: seconds on a busy
+        machine); Triton's launcher re-checks the exact layout before it starts its models."""
         from nimlab.triton.logic import model_cache_dir
 
-        # Any filled layout opens the gate at once (the exact check below imports torch: seconds on a busy
-        # machine); Triton's launcher re-checks the exact layout before it starts its models.
-        if any(model_cache_dir().glob("smollm2-135m-instruct-fp32-v*/config.json")):
-            return
+        return any(model_cache_dir().glob("smollm2-135m-instruct-fp32-v*/config.json"))
+
+    def run(self) -> None:
         from nimlab.engine.weights import CACHE_LAYOUT_VERSION
         from nimlab.triton.launcher import prepare_model_cache
+        from nimlab.triton.logic import model_cache_dir
 
         marker = model_cache_dir() / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}" / "config.json"
         while self.filler_starting and not marker.is_file() and not self.filler_settled.wait(0.5):
@@ -113,9 +116,12 @@ def bring_up(backend: LocalBackend, specs: Sequence[ServiceSpec], emit: Callable
     chosen = {s.name for s in specs}
     gate: _ModelGate | None = None
     if any(s.needs_model for s in waiting):
-        gate = _ModelGate(filler_starting=any(s.fills_model for s in waiting))
-        gate.start()
-        say("model          waiting for the fp32 weights cache (the first start dequantizes the GGUF)")
+        if _ModelGate.filled():
+            say("model          weights cache ready")
+        else:
+            gate = _ModelGate(filler_starting=any(s.fills_model for s in waiting))
+            gate.start()
+            say("model          waiting for the fp32 weights cache (the first start dequantizes the GGUF)")
 
     last_beat = time.monotonic()
     while len(outcomes) < len(specs):
