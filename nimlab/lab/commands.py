@@ -10,7 +10,7 @@ import httpx
 
 from nimlab.errors import ServiceError
 from nimlab.lab.local import LocalBackend, status_table
-from nimlab.lab.services import ServiceSpec, course_root, default_services
+from nimlab.lab.services import SERVICE_NAMES, ServiceSpec, default_services
 
 
 def add_parser(sub: argparse._SubParsersAction, func) -> None:
@@ -35,12 +35,10 @@ def _profile(url: str) -> str:
 
 
 def _chosen(names: list[str]) -> list[ServiceSpec]:
-    specs = default_services()
-    unknown = sorted(set(names) - {s.name for s in specs})
+    unknown = sorted(set(names) - set(SERVICE_NAMES))
     if unknown:
-        raise ServiceError(f"no lab service named {', '.join(unknown)}",
-                           hint="choose from: " + ", ".join(s.name for s in specs))
-    return [s for s in specs if not names or s.name in names]
+        raise ServiceError(f"no lab service named {', '.join(unknown)}", hint="choose from: " + ", ".join(SERVICE_NAMES))
+    return default_services(names)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             print("\ninterrupted: what started keeps starting in the background; `nimlab lab status` shows it, "
                   "`nimlab lab up` waits for it again, `nimlab lab down` stops it", file=sys.stderr)
             return 130
-        print("\n" + screen(specs, outcomes, time.monotonic() - began, course_root()))
+        print("\n" + screen(specs, outcomes, time.monotonic() - began))
         return 0
     if args.action == "down":
         names = [n for n in backend.names() if not args.services or n in args.services]
@@ -76,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
     if args.action == "status":
-        names = [n for n in (backend.names() or [s.name for s in default_services()])
+        names = [n for n in (backend.names() or list(SERVICE_NAMES))
                  if not args.services or n in args.services]
         text, code = status_table([backend.status(n) for n in names],
                                   lambda st: _profile(st.url) if st.name == "nim" and st.state == "ready" else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,10 +86,17 @@ def jupyterlab() -> ServiceSpec:
                        open_path=f"/lab?token={token}", port_name="jupyter")
 
 
-def default_services() -> list[ServiceSpec]:
+SERVICE_NAMES = ("docs", "jupyter", "nim", "triton", "triton-openai")
+
+
+def default_services(only: Collection[str] = ()) -> list[ServiceSpec]:
     """The embedded default: everything local, no GPU, no Docker — the site and JupyterLab first (they need no
-    model), then the course NIM beside the hand-built stack."""
-    return [course_site(), jupyterlab(), course_nim(), *hand_built_stack()]
+    model), then the course NIM beside the hand-built stack. `only` builds just those (the NIM alone needs
+    no checkout, so it also runs from an installed package)."""
+    want = set(only) or set(SERVICE_NAMES)
+    specs = [build() for name, build in (("docs", course_site), ("jupyter", jupyterlab), ("nim", course_nim))
+             if name in want]
+    return specs + [s for s in hand_built_stack() if s.name in want]
 
 
 def hand_built_stack(preset: str = "tuned") -> list[ServiceSpec]:

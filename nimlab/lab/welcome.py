@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nimlab.lab.progress import Outcome
-from nimlab.lab.services import ServiceSpec
+from nimlab.lab.services import ServiceSpec, course_root
 
 
 def first_lab(root: Path) -> str:
@@ -15,7 +15,7 @@ def first_lab(root: Path) -> str:
     return f"labs/{notebooks[0].name}" if notebooks else "labs"
 
 
-def screen(specs: Sequence[ServiceSpec], outcomes: Sequence[Outcome], elapsed_s: float, root: Path) -> str:
+def screen(specs: Sequence[ServiceSpec], outcomes: Sequence[Outcome], elapsed_s: float) -> str:
     by_name = {s.name: s for s in specs}
     reused = sum(o.reused for o in outcomes)
     head = f"The course is up ({elapsed_s:.0f} s"
@@ -30,7 +30,7 @@ def screen(specs: Sequence[ServiceSpec], outcomes: Sequence[Outcome], elapsed_s:
     if "jupyter" in by_name:
         jl = by_name["jupyter"]
         token = jl.env.get("JUPYTER_TOKEN", "")
-        steps.append(f"lab 1 in JupyterLab          {jl.url}/lab/tree/{first_lab(root)}?token={token}")
+        steps.append(f"lab 1 in JupyterLab          {jl.url}/lab/tree/{first_lab(course_root())}?token={token}")
     if steps:
         lines += ["", "Open first:"] + [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
     lines += ["", "status: nimlab lab status   |   logs: nimlab lab logs SERVICE   |   stop all: nimlab lab down"]
