@@ -96,8 +96,12 @@ def left_behind(cfg: WorkshopConfig) -> list[str]:
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", cfg.port)) == 0:
             things.append(f"port {cfg.port}")
-    procs = subprocess.run(["pgrep", "-af", str(cfg.room_dir)], capture_output=True, text=True).stdout
-    things += [f"process {line}" for line in procs.splitlines()]
+    for proc in Path("/proc").iterdir():  # the hub and its proxy run with the room's folder as their cwd
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == cfg.room_dir:
+                things.append(f"process {proc.name}: {(proc / 'cmdline').read_text().replace(chr(0), ' ')[:80]}")
+        except OSError:
+            continue
     return things
 
 
@@ -134,6 +138,8 @@ def test_three_learners_shared_nim_cells_submissions_and_grades(engine, tmp_path
         hub = up(cfg)
         timings["up"] = time.monotonic() - began
         password = (cfg.room_dir / "password").read_text().strip()
+        running = left_behind(cfg)  # the same check that must come back empty after down sees the live room
+        assert f"port {cfg.port}" in running and sum(t.startswith("process") for t in running) == 2, running
 
         # the authenticator: a wrong password is refused, the room's password lets a learner in
         assert login(hub.url, "ann", "not-the-password").status_code == 403

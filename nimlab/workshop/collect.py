@@ -58,11 +58,13 @@ def collect(cfg: WorkshopConfig, out: Path) -> list[Collected]:
 
 
 def grade(folder: Path, gradebook: Path, extra: list[str]) -> list[dict]:
-    """`nimlab grade FOLDER --csv GRADEBOOK --json-dir ...`, then the gradebook's rows."""
-    if not folder.is_dir() or not any(folder.iterdir()):
+    """`nimlab grade FOLDER/* --csv GRADEBOOK --json-dir ...`, then the gradebook's rows."""
+    learners = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not learners:
         raise ServiceError(f"nothing collected in {folder}", hint="nimlab workshop collect first")
     gradebook.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "nimlab", "grade", str(folder), "--csv", str(gradebook),
+    # each learner's folder as its own path: one submission each, named after the learner, even for a room of one
+    cmd = [sys.executable, "-m", "nimlab", "grade", *map(str, learners), "--csv", str(gradebook),
            "--json-dir", str(gradebook.parent / "results"), "--quiet", *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
