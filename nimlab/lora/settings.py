@@ -13,11 +13,11 @@ from nimlab.lora.tasks import TASKS, Task
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "acme-style"
-    steps: int = 30
+    steps: int = 20
     rank: int = 8
     alpha: int = 16
-    learning_rate: float = 3e-3
-    batch_size: int = 8
+    learning_rate: float = 4e-3
+    batch_size: int = 4
     seed: int = 0
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
