@@ -13,6 +13,7 @@ course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nimlab.bench.load import LoadResult, RequestRecord, openai_stream_sender, run_closed_loop
 from nimlab.bench.stats import RunStats, summarize
+
+# tqdm's notebook mode wants ipywidgets for progress bars; the labs print their own progress lines
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def stack() -> str:

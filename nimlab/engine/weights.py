@@ -52,6 +52,13 @@ class LoadedModel:
     source: str
 
 
+def default_cache() -> Path:
+    """NIM_CACHE_PATH, else ~/.cache/nimlab/nim: the same workspace the course NIM fills, so in-process
+    tools (training, validation, benchmarks) never dequantize the GGUF again."""
+    env = os.environ.get("NIM_CACHE_PATH", "").strip()
+    return Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+
+
 def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> LoadedModel:
     """Load tokenizer and weights on CPU in `precision`; use/fill `cache_dir` when given."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nimlab.engine import Engine, SamplingParams, load_model
 from nimlab.engine.chat import encode_question
+from nimlab.engine.weights import default_cache
 from nimlab.lora.tasks import Task
 
 
@@ -39,7 +40,8 @@ def measure(engine: Engine, adapter: str, task: Task, max_tokens: int = 32) -> E
 
 def measure_folder(folder: Path, task: Task, cache_dir: Path | None = None) -> Effect:
     """Load the model, add the adapter from `folder`, measure, stop: for the CLI and the tests."""
-    engine = Engine(load_model("fp32", cache_dir=cache_dir), max_num_seqs=8, kv_capacity_tokens=16384)
+    engine = Engine(load_model("fp32", cache_dir=cache_dir or default_cache()), max_num_seqs=8,
+                    kv_capacity_tokens=16384)
     engine.start()
     try:
         engine.add_adapter(folder.name, folder)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nimlab.engine.chat import encode_question
-from nimlab.engine.weights import MODEL_ID, load_model
+from nimlab.engine.weights import MODEL_ID, default_cache, load_model
 from nimlab.lora.adapters import CONFIG_FILE, WEIGHTS_FILE
 from nimlab.lora.settings import TrainConfig
 
@@ -59,7 +59,7 @@ def train(config: TrainConfig, out: Path, *, cache_dir: Path | None = None, prog
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(config.seed)
-    loaded = load_model("fp32", cache_dir=cache_dir)
+    loaded = load_model("fp32", cache_dir=cache_dir or default_cache())
     tok = loaded.tokenizer
     pad = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
     examples = [_example(tok, q, a) for q, a in task.examples]

@@ -21,6 +21,7 @@ from typing import Any
 
 from nimlab.engine import Engine, LoadedModel, SamplingParams, load_model
 from nimlab.engine.chat import encode_question
+from nimlab.engine.weights import default_cache
 from nimlab.precision.criteria import Thresholds
 from nimlab.precision.evalset import EVAL_SET, Item
 
@@ -78,7 +79,7 @@ def validate(candidate: str = "int8", reference: str = "fp32", *, cache_dir: Pat
     """Load both precisions, answer the set with each, measure speed, compare. Returns the full report."""
     thresholds = thresholds or Thresholds()
     progress(f"loading {reference} (reference) and {candidate} (candidate)")
-    models = {name: load_model(name, cache_dir=cache_dir) for name in (reference, candidate)}
+    models = {name: load_model(name, cache_dir=cache_dir or default_cache()) for name in (reference, candidate)}
     engines = {name: Engine(m, max_num_seqs=concurrency, kv_capacity_tokens=16384) for name, m in models.items()}
     for e in engines.values():
         e.start()
