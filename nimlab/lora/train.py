@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -104,7 +105,11 @@ def _example(tok: Any, question: str, answer: str) -> tuple[list[int], list[int]
 def _write(model: Any, out: Path, result: TrainResult) -> None:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    with warnings.catch_warnings():
+        # peft looks the base model up on the Hub to see whether the vocabulary changed; offline it cannot,
+        # and LoRA on the attention projections never changes it
+        warnings.filterwarnings("ignore", message="Could not find a config file")
+        model.save_pretrained(str(tmp))
     (tmp / "README.md").unlink(missing_ok=True)  # peft's model-card stub; NIM reads only the two files
     record = {"fingerprint": result.config.fingerprint(), "config": asdict(result.config), "losses": result.losses,
               "seconds": round(result.seconds, 1), "trainable_params": result.trainable_params,

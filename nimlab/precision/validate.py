@@ -174,7 +174,7 @@ def render(report: Report) -> str:
                      f"{100 * report.thresholds.min_token_agreement:.0f} %)")
     else:
         lines.append(f"verdict: REJECT {c.precision}: " + "; ".join(report.reasons))
-        if report.mcnemar_p > 0.05:
-            lines.append(f"note: with {n} items the score difference is within noise (p = {report.mcnemar_p:.2f}); "
-                         "a larger evaluation set would be needed to call it either way")
+    if report.reference_only != report.candidate_only and report.mcnemar_p > 0.05:
+        lines.append(f"note: with {n} items the score difference, either way, is within noise "
+                     f"(p = {report.mcnemar_p:.2f}); a larger evaluation set would be needed to call it")
     return "\n".join(lines)
