@@ -15,7 +15,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,17 @@ class Report:
     @property
     def accepted(self) -> bool:
         return not self.reasons
+
+    def judged(self, thresholds: Thresholds) -> Report:
+        """The same measurements under other thresholds (the numbers stay; only the verdict may change)."""
+        reasons = []
+        if self.score_drop > thresholds.max_score_drop + 1e-9:
+            reasons.append(f"task score drops {100 * self.score_drop:.1f} points "
+                           f"(allowed {100 * thresholds.max_score_drop:.1f})")
+        if self.token_agreement < thresholds.min_token_agreement:
+            reasons.append(f"token agreement {100 * self.token_agreement:.1f} % is below "
+                           f"{100 * thresholds.min_token_agreement:.1f} %")
+        return replace(self, thresholds=thresholds, reasons=reasons)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -117,13 +128,7 @@ def validate(candidate: str = "int8", reference: str = "fp32", *, cache_dir: Pat
     identical = sum(a.token_ids == b.token_ids for a, b in zip(answers[reference], answers[candidate], strict=True))
     report = Report(ref, cand, [it.prompt for it in items], agree / max(1, total), identical, ref_only, cand_only,
                     mcnemar_exact(ref_only, cand_only), thresholds)
-    if report.score_drop > thresholds.max_score_drop + 1e-9:
-        report.reasons.append(f"task score drops {100 * report.score_drop:.1f} points "
-                              f"(allowed {100 * thresholds.max_score_drop:.1f})")
-    if report.token_agreement < thresholds.min_token_agreement:
-        report.reasons.append(f"token agreement {100 * report.token_agreement:.1f} % is below "
-                              f"{100 * thresholds.min_token_agreement:.1f} %")
-    return report
+    return report.judged(thresholds)
 
 
 def _agreement(candidate: LoadedModel, prompts: list[list[int]], replies: list[list[int]]) -> tuple[int, int]:
