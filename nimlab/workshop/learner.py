@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from websockets.sync.client import connect
 
 from nimlab.errors import ServiceError
 
@@ -75,6 +74,10 @@ class LearnerServer:
         }
         out = CellResult()
         began = time.monotonic()
+        # imported here: the lab image installs only the services' pins, and every `nimlab` command loads this
+        # module's parent to register `nimlab workshop`
+        from websockets.sync.client import connect
+
         with connect(ws_url, additional_headers={"Authorization": f"token {self.token}"},
                      open_timeout=30, max_size=2**24) as ws:
             ws.send(json.dumps(request))
