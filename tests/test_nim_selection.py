@@ -88,9 +88,18 @@ def test_forcing_by_name_or_id_and_the_errors(manifest):
 
 
 def test_lora_wish_only_considers_lora_profiles(manifest):
-    with pytest.raises(ProfileError, match="supports LoRA"):
-        select(manifest, LAPTOP, lora=True)
+    sel = select(manifest, LAPTOP, lora=True)
+    assert sel.profile.name == "nimlab_inflight-cpu-fp32-tp1-pp1-throughput-lora"
+    assert all(v.profile.lora for v in sel.candidates)
+    assert startup_lines(sel)[0] == ("Running NIM with LoRA enabled. Only looking for compatible profiles that "
+                                     "support LoRA.")
     assert startup_lines(select(manifest, LAPTOP))[0].startswith("Running NIM without LoRA")
+    # the LoRA version of the silent fallback: one usable CPU leaves only the generic LoRA profile
+    fallback = select(manifest, replace(LAPTOP, affinity_cpus=(0,)), lora=True)
+    assert fallback.profile.name == "nimlab_generic-fp32-tp1-pp1-lora" and fallback.fallback
+    without = replace(manifest, profiles=tuple(p for p in manifest.profiles if not p.lora))
+    with pytest.raises(ProfileError, match="supports LoRA"):
+        select(without, LAPTOP, lora=True)
 
 
 def test_bad_manifest_names_file_and_line(tmp_path: Path):
