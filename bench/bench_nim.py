@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nimlab.bench.load import PROMPTS, RequestRecord, openai_stream_sender, run_closed_loop
 from nimlab.engine import Engine, SamplingParams, load_model
+from nimlab.engine.chat import encode_question
 from nimlab.engine.weights import MODEL_ID
 from nimlab.lab.launch import course_nim
 
@@ -37,8 +38,7 @@ def in_process_sender(cache: Path, max_tokens: int):
     torch.set_num_threads(1)  # the optimized profile's engine_threads
     loaded = load_model("fp32", cache_dir=cache)
     tok = loaded.tokenizer
-    ids = [tok(tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                       tokenize=False), add_special_tokens=False)["input_ids"] for p in PROMPTS]
+    ids = [encode_question(tok, p) for p in PROMPTS]
     engine = Engine(loaded, max_num_seqs=8, kv_capacity_tokens=16384, max_model_len=2048)
     engine.start()
     params = SamplingParams(max_tokens=max_tokens, temperature=0, ignore_eos=True)
