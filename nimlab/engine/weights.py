@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,21 @@ class LoadedModel:
     source: str
 
 
-def default_cache() -> Path:
-    """NIM_CACHE_PATH, else ~/.cache/nimlab/nim: the same workspace the course NIM fills, so in-process
-    tools (training, validation, benchmarks) never dequantize the GGUF again."""
-    env = os.environ.get("NIM_CACHE_PATH", "").strip()
-    return Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+def default_cache(env: Mapping[str, str] | None = None) -> Path:
+    """NIM_CACHE_PATH, else ~/.cache/nimlab/nim: the one workspace the course NIM fills and Triton's llm and
+    the in-process tools (training, validation, benchmarks) read, so the GGUF is dequantized once."""
+    env = os.environ if env is None else env
+    raw = env.get("NIM_CACHE_PATH", "").strip()
+    return Path(raw).expanduser() if raw else Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+
+
+def cached_model_dir(cache_dir: Path) -> Path:
+    """The dequantized fp32 model inside a cache folder (its layout version in the name)."""
+    return cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
+
+
+def cache_filled(cache_dir: Path) -> bool:
+    return (cached_model_dir(cache_dir) / "config.json").is_file()
 
 
 def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> LoadedModel:
@@ -69,9 +80,7 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
 
     hf_logging.disable_progress_bar()
     gguf = locate_gguf()
-    cached = None
-    if cache_dir is not None:
-        cached = cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
+    cached = None if cache_dir is None else cached_model_dir(cache_dir)
     try:
         if cached is not None and (cached / "config.json").is_file():
             source = f"cache {cached}"
@@ -122,25 +131,21 @@ def _fill_cache(model: Any, tokenizer: Any, target: Path) -> None:
 
 
 def _load_cached(folder: Path) -> Any:
-    """Rebuild the Llama module from config.json and fill it from the cached safetensors."""
-    import safetensors.torch
+    """from_pretrained on the cached safetensors: it builds the modules without random initialisation (a
+    from_config + load_state_dict start spent seconds drawing weights only to overwrite them)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    state = safetensors.torch.load_file(str(folder / "model.safetensors"))
-    # save_model stores a tied tensor once, under either name: give it back to both
-    tied = ("model.embed_tokens.weight", "lm_head.weight")
-    for a, b in (tied, tied[::-1]):
-        if a not in state and b in state:
-            state[a] = state[b]
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"the cached model at {folder} does not match: {exc}",
-                             hint=f"delete {folder} and start again") from exc
-    model.tie_weights()
+    model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
+    # save_model stores a tied tensor once: the tied twin may be reported missing, and is filled by tying
+    tied = {"lm_head.weight", "model.embed_tokens.weight"}
+    wrong = {"missing": set(info.get("missing_keys") or ()) - tied,
+             "unexpected": set(info.get("unexpected_keys") or ()),
+             "mismatched": {str(k) for k in info.get("mismatched_keys") or ()}}
+    if any(wrong.values()):
+        details = "; ".join(f"{k}: {sorted(v)[:3]}" for k, v in wrong.items() if v)
+        raise ModelLoadError(f"the cached model at {folder} does not match ({details})",
+                             hint=f"delete {folder} and start again")
     return model
 
 

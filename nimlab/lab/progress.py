@@ -62,19 +62,15 @@ class _ModelGate(threading.Thread):
 
     @staticmethod
     def filled() -> bool:
-        """Any filled layout opens the gate at once (the exact check imports torch: seconds on a busy
-        machine); Triton's launcher re-checks the exact layout before it starts its models."""
-        from nimlab.triton.logic import model_cache_dir
+        """The exact layout this checkout loads (a file check: no torch import)."""
+        from nimlab.engine.weights import cache_filled, default_cache
 
-        return any(model_cache_dir().glob("smollm2-135m-instruct-fp32-v*/config.json"))
+        return cache_filled(default_cache())
 
     def run(self) -> None:
-        from nimlab.engine.weights import CACHE_LAYOUT_VERSION
         from nimlab.triton.launcher import prepare_model_cache
-        from nimlab.triton.logic import model_cache_dir
 
-        marker = model_cache_dir() / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}" / "config.json"
-        while self.filler_starting and not marker.is_file() and not self.filler_settled.wait(0.5):
+        while self.filler_starting and not self.filled() and not self.filler_settled.wait(0.5):
             pass
         try:
             prepare_model_cache()  # a file check when the cache is filled; fills it otherwise

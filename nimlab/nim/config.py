@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from nimlab.engine.weights import default_cache
 from nimlab.errors import ConfigError
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "DEFAULT")
@@ -63,8 +64,6 @@ def from_env(env: Mapping[str, str] | None = None) -> NimConfig:
     level = env.get("NIM_LOG_LEVEL", "DEFAULT").strip().upper() or "DEFAULT"
     if level not in LOG_LEVELS:
         raise ConfigError(f"NIM_LOG_LEVEL={level!r} is not a log level", hint=f"use one of {', '.join(LOG_LEVELS)}")
-    cache = env.get("NIM_CACHE_PATH", "").strip()
-    default_cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
     peft = env.get("NIM_PEFT_SOURCE", "").strip()
     manifest = env.get("NIM_MANIFEST_PATH", "").strip()
     return NimConfig(
@@ -73,7 +72,7 @@ def from_env(env: Mapping[str, str] | None = None) -> NimConfig:
         max_model_len=_int(env, "NIM_MAX_MODEL_LEN", 2048, 16, 8192),
         log_level="INFO" if level == "DEFAULT" else level,
         port=_int(env, "NIM_SERVER_PORT", 8000, 1, 65535),
-        cache_path=Path(cache).expanduser() if cache else default_cache,
+        cache_path=default_cache(env),
         peft_source=Path(peft).expanduser() if peft else None,
         peft_refresh_interval=_int(env, "NIM_PEFT_REFRESH_INTERVAL", 0, 0, 86400) or None,
         max_lora_rank=_int(env, "NIM_MAX_LORA_RANK", 0, 0, 1024) or None,

@@ -10,13 +10,13 @@ from typing import Any
 
 import yaml
 
+from nimlab.engine.precision import PRECISIONS
 from nimlab.errors import ConfigError
 
 DEFAULT_MANIFEST = "manifest.yaml"
 SCHEDULES = ("inflight", "serial")
 _REQUIRE_KEYS = {"gpus", "gpu_devices", "min_gpu_memory_gib", "min_cpus", "cpu_flags", "min_memory_gib"}
 _RUNTIME_KEYS = {"schedule", "max_num_seqs", "kv_cache_tokens", "precision", "engine_threads", "auto_select"}
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)

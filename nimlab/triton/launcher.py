@@ -68,10 +68,10 @@ def backend_dir(state_dir: Path) -> Path:
 def prepare_model_cache(timeout: float = 300.0) -> None:
     """Fill the shared model cache (NIM_CACHE_PATH) once, before Triton starts: otherwise every Python model
     instance would parse the GGUF at the same time on the same cores. Runs in a child so its memory goes."""
-    from nimlab.engine.weights import CACHE_LAYOUT_VERSION
+    from nimlab.engine.weights import cache_filled
     from nimlab.triton.logic import model_cache_dir
 
-    if (model_cache_dir() / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}" / "config.json").is_file():
+    if cache_filled(model_cache_dir()):  # torch-free check: a second start pays no torch import here
         return
     code = ("from nimlab.engine import load_model; from nimlab.triton.logic import model_cache_dir; "
             "load_model('fp32', cache_dir=model_cache_dir())")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nimlab.engine.chat import encode_chat
 from nimlab.errors import ConfigError, EngineError, InvalidRequestError
 from nimlab.triton.wire import DownstreamError, decode_error, encode_error  # noqa: F401 - re-exported for model.py
 
@@ -73,11 +74,11 @@ class EngineSettings:
 
 
 def model_cache_dir(explicit: str = "") -> Path:
-    """The same cache the course NIM fills (NIM_CACHE_PATH), so both stacks share one dequantized copy."""
-    raw = explicit.strip() or os.environ.get("NIM_CACHE_PATH", "").strip()
-    if raw:
-        return Path(raw).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nimlab" / "nim"
+    """The model config's cache_dir when set, else the cache the course NIM fills (NIM_CACHE_PATH): both
+    stacks share one dequantized copy."""
+    from nimlab.engine.weights import default_cache
+
+    return Path(explicit.strip()).expanduser() if explicit.strip() else default_cache()
 
 
 def parameters_of(model_config: dict[str, Any]) -> dict[str, str]:
@@ -87,17 +88,18 @@ def parameters_of(model_config: dict[str, Any]) -> dict[str, str]:
 
 # ---- tokenizer and prompts ----------------------------------------------------------------------------------
 def load_tokenizer(cache_dir: Path | None = None) -> Any:
-    """The model's tokenizer alone (pre/postprocessing need no weights): cached copy if any, else the GGUF."""
+    """The model's tokenizer alone (pre/postprocessing need no weights): from the filled cache without torch
+    (LightTokenizer, seconds faster per process), else AutoTokenizer from the GGUF."""
+    from nimlab.engine.tokenizer import LightTokenizer
+    from nimlab.engine.weights import cached_model_dir, locate_gguf
+
+    cached = cached_model_dir(cache_dir or model_cache_dir())
+    if LightTokenizer.can_load(cached):
+        return LightTokenizer(cached)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers import AutoTokenizer
 
-    from nimlab.engine.weights import CACHE_LAYOUT_VERSION, locate_gguf
-
-    cache_dir = cache_dir or model_cache_dir()
-    cached = cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
-    if (cached / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(cached)
     gguf = locate_gguf()
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 
@@ -126,13 +128,11 @@ def prompt_ids(tokenizer: Any, text_input: str | None = None, messages: str | No
     The chat path is built exactly as the course NIM builds it, so both stacks see the same tokens.
     """
     if messages:
-        chat = parse_messages(messages)
-        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        ids = encode_chat(tokenizer, parse_messages(messages))
     elif text_input:
-        text = text_input
+        ids = list(tokenizer(text_input, add_special_tokens=False)["input_ids"])
     else:
         raise InvalidRequestError("send text_input (a prompt) or messages (a JSON chat)", param="text_input")
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     if not ids:
         raise InvalidRequestError("the prompt is empty", param="text_input")
     return ids

@@ -1,0 +1,51 @@
+"""The model cache: a filled cache loads the same model fast; a damaged one is refused with what to do."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from nimlab.engine.weights import cache_filled, cached_model_dir, default_cache, load_model
+from nimlab.errors import ModelLoadError
+
+
+@pytest.fixture(scope="module")
+def filled_cache() -> Path:
+    """The session's shared cache (filled here if no service has filled it yet)."""
+    cache = default_cache()
+    load_model("fp32", cache_dir=cache)
+    assert cache_filled(cache)
+    return cache
+
+
+def test_cached_model_has_tied_weights_and_answers(filled_cache: Path):
+    loaded = load_model("fp32", cache_dir=filled_cache)
+    model = loaded.model
+    assert loaded.source.startswith("cache ")
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    ids = loaded.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=3, do_sample=False)
+    assert "Paris" in loaded.tokenizer.decode(out[0, ids.shape[1]:])
+
+
+def test_a_cache_missing_a_tensor_is_refused_with_the_folder_to_delete(filled_cache: Path, tmp_path: Path):
+    source = cached_model_dir(filled_cache)
+    broken = cached_model_dir(tmp_path)
+    shutil.copytree(source, broken)
+    state = load_file(str(broken / "model.safetensors"))
+    del state["model.layers.3.mlp.up_proj.weight"]
+    save_file(state, str(broken / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError) as err:
+        load_model("fp32", cache_dir=tmp_path)
+    assert "model.layers.3.mlp.up_proj.weight" in str(err.value)
+    assert f"delete {broken}" in err.value.hint
+
+
+def test_default_cache_follows_nim_cache_path(tmp_path: Path):
+    assert default_cache({"NIM_CACHE_PATH": str(tmp_path)}) == tmp_path
+    assert default_cache({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "nimlab" / "nim"
