@@ -56,11 +56,11 @@ def stack(engine):
     project = f"nimlabtest{os.getpid()}"
     env = {
         "NIMLAB_PROJECT": project,
-        "NIMLAB_NIM_PORT": str(free_port()),
-        "NIMLAB_TRITON_HTTP_PORT": str(free_port()),
-        "NIMLAB_TRITON_GRPC_PORT": str(free_port()),
-        "NIMLAB_TRITON_METRICS_PORT": str(free_port()),
-        "NIMLAB_TRITON_OPENAI_PORT": str(free_port()),
+        "NIMLAB_PORT_NIM": str(free_port()),
+        "NIMLAB_PORT_TRITON_HTTP": str(free_port()),
+        "NIMLAB_PORT_TRITON_GRPC": str(free_port()),
+        "NIMLAB_PORT_TRITON_METRICS": str(free_port()),
+        "NIMLAB_PORT_TRITON_OPENAI": str(free_port()),
     }
     try:
         up = lab("up", env)
@@ -103,8 +103,8 @@ def test_up_waits_for_every_service_and_shows_the_profile(stack):
     env, up = stack
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     assert "Selected profile: " in up.stdout and f"({OPTIMIZED})" in up.stdout
-    assert f"http://127.0.0.1:{env['NIMLAB_NIM_PORT']}/v1" in up.stdout
-    assert f"http://127.0.0.1:{env['NIMLAB_TRITON_OPENAI_PORT']}/v1" in up.stdout
+    assert f"http://127.0.0.1:{env['NIMLAB_PORT_NIM']}/v1" in up.stdout
+    assert f"http://127.0.0.1:{env['NIMLAB_PORT_TRITON_OPENAI']}/v1" in up.stdout
 
 
 def test_status_shows_each_service_health_and_the_profile(stack):
@@ -115,7 +115,7 @@ def test_status_shows_each_service_health_and_the_profile(stack):
     assert set(rows) == {"nim", "triton", "triton-openai"}
     assert all(" ready " in row for row in rows.values()), out.stdout
     assert OPTIMIZED in rows["nim"]
-    assert f"http://127.0.0.1:{env['NIMLAB_TRITON_HTTP_PORT']}" in rows["triton"]
+    assert f"http://127.0.0.1:{env['NIMLAB_PORT_TRITON_HTTP']}" in rows["triton"]
     logs = lab("logs", env, "nim", timeout=120)
     assert logs.returncode == 0 and f"({OPTIMIZED})" in logs.stdout and "Engine warm" in logs.stdout
     logs = lab("logs", env, "triton", timeout=120)
@@ -124,7 +124,7 @@ def test_status_shows_each_service_health_and_the_profile(stack):
 
 def test_openai_sdk_against_both_stacks(stack):
     env, _ = stack
-    nim, hand_built = client(env, "NIMLAB_NIM_PORT"), client(env, "NIMLAB_TRITON_OPENAI_PORT")
+    nim, hand_built = client(env, "NIMLAB_PORT_NIM"), client(env, "NIMLAB_PORT_TRITON_OPENAI")
     ANSWERS["nim"] = greedy(nim)
     ANSWERS["hand-built"] = greedy(hand_built)
     assert ANSWERS["nim"].strip() and ANSWERS["hand-built"].strip()
@@ -150,7 +150,7 @@ def test_fallback_override_selects_the_generic_profile(stack):
     assert GENERIC in status.stdout
     # still answers, and correctly: greedy tokens identical to the optimized profile's (the lesson's trap)
     if "nim" in ANSWERS:
-        assert greedy(client(env, "NIMLAB_NIM_PORT")) == ANSWERS["nim"]
+        assert greedy(client(env, "NIMLAB_PORT_NIM")) == ANSWERS["nim"]
 
 
 def test_down_leaves_nothing_behind(stack):

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from nimlab.lab import doctor
-from nimlab.ports import Port
+from nimlab.ports import PORT_MAP, Port
 
 
 def test_python_check():
@@ -34,9 +34,15 @@ def test_a_taken_port_fails_with_who_holds_it_and_a_free_one_passes():
     assert f"ss -ltnp 'sport = :{taken}'" in checks[0].fix
 
 
-def test_default_ports_are_the_lab_services_of_the_port_map():
-    names = {c.detail.split(":")[0] for c in doctor.check_ports()}
-    assert names == {"nim", "triton-http", "triton-grpc", "triton-metrics", "triton-openai"}
+def test_default_ports_are_every_service_lab_up_starts_as_moved_by_their_variables(monkeypatch):
+    monkeypatch.delenv("NIMLAB_PORT_JUPYTER", raising=False)
+    checks = {c.detail.split(":")[0]: c for c in doctor.check_ports()}
+    assert set(checks) == {"nim", "triton-http", "triton-grpc", "triton-metrics", "triton-openai", "docs", "jupyter"}
+    assert checks["jupyter"].name == "port 8888"
+    monkeypatch.setenv("NIMLAB_PORT_JUPYTER", "18888")
+    moved = {c.detail.split(":")[0]: c for c in doctor.check_ports()}["jupyter"]
+    assert moved.name == "port 18888"
+    assert "export NIMLAB_PORT_JUPYTER=<free port>" in moved.fix
 
 
 def test_docker_check_fails_clearly_without_an_engine(monkeypatch, tmp_path):
@@ -111,7 +117,7 @@ def test_cli_prints_one_line_per_check_each_ok_or_fail_with_a_fix(monkeypatch):
     checks = [ln for ln in lines if ln.startswith(("OK", "FAIL"))]
     names = [ln.split()[1] for ln in checks]
     assert names[0] == "python" and "docker" in names and "gpu" in names and "NGC_API_KEY" in names
-    assert sum(n == "port" for n in names) == 5
+    assert sum(n == "port" for n in names) == len(PORT_MAP)  # the site and JupyterLab too
     for i, ln in enumerate(lines):
         if ln.startswith("FAIL"):
             assert lines[i + 1].strip().startswith("fix: "), ln

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from nimlab.ports import PORT_MAP, Port
-
-LAB_PORTS = ("nim", "triton-http", "triton-grpc", "triton-metrics", "triton-openai")
+from nimlab.ports import PORT_MAP, Port, port, port_variable
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,14 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def check_ports(ports: Iterable[Port] | None = None) -> list[Check]:
-    chosen = list(ports) if ports is not None else [p for p in PORT_MAP if p.name in LAB_PORTS]
+    """Every port `nimlab lab up` listens on (site and JupyterLab included), as NIMLAB_PORT_* leaves them."""
+    chosen = list(ports) if ports is not None else [Port(p.name, port(p.name), p.what) for p in PORT_MAP]
     out = []
     for p in chosen:
         ok = port_free(p.port)
         out.append(Check(f"port {p.port}", ok, f"{p.name}: {'free' if ok else 'in use'}",
-                         f"stop what listens there (`ss -ltnp 'sport = :{p.port}'` shows it; if it is the lab: "
-                         f"`nimlab lab down`), or move it (NIMLAB_* port variables in compose/compose.yaml)"))
+                         f"stop what listens there (`ss -ltnp 'sport = :{p.port}'` shows it; if it is the course: "
+                         f"`nimlab lab down`), or move it: export {port_variable(p.name)}=<free port>"))
     return out
 
 
