@@ -7,8 +7,10 @@ by side and take turns, round after round, so a busy neighbour on the machine sl
 reported. Measured:
 
 - hub start (room up: network, shared NIM if any, hub + proxy) and the spawn of three containers together;
-- memory per container from `docker stats`, sampled every second: idle after the first cell, and peak under
-  load; the shared NIM's container separately;
+- memory per container, sampled every second: idle after the first cell, and peak under load; the shared
+  NIM's container separately. Resident memory (`docker top`: the processes' RSS) sizes the room: docker stats
+  leaves page cache out, and the NIM's weights are memory-mapped from its cache file, so it shows half a
+  model less; both are reported;
 - throughput: each learner's output tokens/s (nimlab bench's own figure), and the room's: their sum, since
   the three runs start within a fraction of a second and last about as long (both spreads are reported);
 - which profile each NIM selected (a per-learner NIM in a 1-CPU container falls back to the generic one).
@@ -58,16 +60,18 @@ print(json.dumps({{"t0": t0, "t1": t1, "rc": run.returncode, "profile": meta["se
 
 
 class Sampler:
-    """docker stats every second while running: the peak memory of each of the room's containers."""
+    """Every second while running: the peak memory of each of the room's containers, both as docker stats
+    shows it and as resident memory (which counts the NIM's memory-mapped weights)."""
 
     def __init__(self, cfg: WorkshopConfig) -> None:
-        self.cfg, self.peak, self._stop = cfg, {}, threading.Event()
+        self.cfg, self.peak, self.peak_rss, self._stop = cfg, {}, {}, threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for u in room.usage(self.cfg):
+            for u in room.usage(self.cfg, resident=True):
                 self.peak[u.name] = max(self.peak.get(u.name, 0.0), u.mem_mib)
+                self.peak_rss[u.name] = max(self.peak_rss.get(u.name, 0.0), u.rss_mib)
             self._stop.wait(1.0)
 
     def __enter__(self) -> Sampler:
@@ -86,7 +90,8 @@ class Room:
         self.cfg = WorkshopConfig(name=f"nimlab-ws-bench-{secrets.token_hex(3)}", nim_mode=mode, cpu_limit=cpus,
                                   mem_limit=mem, nim_cpu_limit=float(os.cpu_count() or 1), port=free_port(),
                                   learners=LEARNERS, state_dir=state)
-        self.out: dict = {"mode": mode, "cpus_per_learner": cpus, "mem_limit": mem, "rounds": [], "peak_mib": {}}
+        self.out: dict = {"mode": mode, "cpus_per_learner": cpus, "mem_limit": mem, "rounds": [], "peak_mib": {},
+                          "peak_rss_mib": {}}
 
     def up(self) -> None:
         out = self.out
@@ -104,15 +109,18 @@ class Room:
         out["first_cell_s"] = time.monotonic() - t
         assert all("answer:" in c.stdout for c in first), [c.error or c.stdout for c in first]
         time.sleep(3)
-        out["idle_mib"] = {u.name: u.mem_mib for u in room.usage(self.cfg)}
+        idle = room.usage(self.cfg, resident=True)
+        out["idle_mib"] = {u.name: u.mem_mib for u in idle}
+        out["idle_rss_mib"] = {u.name: u.rss_mib for u in idle}
 
     def round(self, clients: int, per_client: int, tokens: int) -> float:
         """All three learners run nimlab bench at the same instant; returns the room's tokens/s."""
         cell = BENCH_CELL.format(start_at=time.time() + 8, clients=clients, per_client=per_client, tokens=tokens)
         with Sampler(self.cfg) as sampler, ThreadPoolExecutor(len(LEARNERS)) as pool:
             results = list(pool.map(lambda s: s.run(cell, timeout=600), self.servers))
-        for name, mib in sampler.peak.items():
-            self.out["peak_mib"][name] = max(self.out["peak_mib"].get(name, 0.0), mib)
+        for key, peaks in (("peak_mib", sampler.peak), ("peak_rss_mib", sampler.peak_rss)):
+            for name, mib in peaks.items():
+                self.out[key][name] = max(self.out[key].get(name, 0.0), mib)
         rows = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
         # the three runs start together (synchronised on the wall clock) and last about as long, so the room's
         # rate is the sum of the learners' rates; the spreads say how well that held
@@ -159,17 +167,28 @@ def main() -> int:
     print("| NIM placement | learner limit | room up | spawn 3 | first cell | learner idle / peak MiB "
           "| shared NIM peak MiB | profile | tok/s per learner | room tok/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+
+    def learners(values: dict[str, float]) -> list[float]:
+        return [v for k, v in values.items() if not k.endswith("-nim")]
+
+    def nim(values: dict[str, float]) -> float:
+        return max([v for k, v in values.items() if k.endswith("-nim")] or [0.0])
+
     for r in results:
-        learner_idle = [v for k, v in r["idle_mib"].items() if not k.endswith("-nim")]
-        learner_peak = [v for k, v in r["peak_mib"].items() if not k.endswith("-nim")]
-        nim_peak = [v for k, v in r["peak_mib"].items() if k.endswith("-nim")]
+        learner_idle, learner_peak = learners(r["idle_rss_mib"]), learners(r["peak_rss_mib"])
+        nim_peak = nim(r["peak_rss_mib"])
         profiles = sorted({x["profile"].split("_")[1].split("-")[0] for rd in r["rounds"] for x in rd["learners"].values()})
         per = statistics.median(x["tok_s"] for rd in r["rounds"] for x in rd["learners"].values())
         room_rate = statistics.median(rd["room_tok_s"] for rd in r["rounds"])
         r["median_room_tok_s"], r["median_learner_tok_s"] = room_rate, per
         print(f"| {r['mode']} | {r['cpus_per_learner']:g} CPU, {r['mem_limit']} | {r['up_s']:.0f} s | "
               f"{r['spawn3_s']:.0f} s | {r['first_cell_s']:.0f} s | {max(learner_idle):.0f} / {max(learner_peak):.0f} | "
-              f"{max(nim_peak) if nim_peak else 0:.0f} | {', '.join(profiles)} | {per:.1f} | {room_rate:.1f} |")
+              f"{nim_peak:.0f} | {', '.join(profiles)} | {per:.1f} | {room_rate:.1f} |")
+    print("\nMemory above is resident (the processes' RSS, memory-mapped weights included). docker stats, which "
+          "leaves page cache out, showed (learner idle / peak, shared NIM peak, MiB):")
+    for r in results:
+        print(f"  {r['mode']} {r['cpus_per_learner']:g} CPU: {max(learners(r['idle_mib'])):.0f} / "
+              f"{max(learners(r['peak_mib'])):.0f}, {nim(r['peak_mib']):.0f}")
     for r in results:
         rates = ", ".join(f"{rd['room_tok_s']:.1f}" for rd in r["rounds"])
         spread = max(rd["start_spread_s"] for rd in r["rounds"])

@@ -25,6 +25,7 @@ import pytest
 
 from nimlab.errors import ConfigError, ServiceError
 from nimlab.lab.launch import free_port
+from nimlab.workshop import room
 from nimlab.workshop.commands import down, nim_cell, up
 from nimlab.workshop.config import WorkshopConfig, repo_root, secret
 from nimlab.workshop.learner import LearnerServer
@@ -215,6 +216,10 @@ def test_per_learner_nim_runs_inside_the_learners_container(engine, tmp_path: Pa
         assert "Paris" in cell.stdout and "url: http://127.0.0.1:8000/v1" in cell.stdout
         top = docker("top", f"{cfg.name}-dee")
         assert "nimlab serve" in top and "jupyterhub-singleuser" in top
+        # the NIM maps its weights (~0.5 GiB) from its cache file: docker stats counts them as page cache,
+        # resident memory counts them, and room sizing uses the latter
+        (use,) = [u for u in room.usage(cfg, resident=True) if u.name == f"{cfg.name}-dee"]
+        assert use.rss_mib > 800 and use.rss_mib > use.mem_mib + 300, use
     finally:
         down(cfg, remove_volumes=True)
     assert left_behind(cfg) == []

@@ -84,8 +84,9 @@ def start_shared_nim(cfg: WorkshopConfig, timeout: float = 240.0) -> str:
 @dataclass(frozen=True)
 class Usage:
     name: str
-    mem_mib: float
+    mem_mib: float  # docker stats: the cgroup's memory less its page cache
     cpu_pct: float
+    rss_mib: float = 0.0  # its processes' resident sets, file-backed pages included (see resident_mib)
 
 
 def _mib(text: str) -> float:
@@ -95,8 +96,9 @@ def _mib(text: str) -> float:
     return float(num) * units[text[len(num):]]
 
 
-def usage(cfg: WorkshopConfig) -> list[Usage]:
-    """docker stats (one sample) for every running container of the room."""
+def usage(cfg: WorkshopConfig, resident: bool = False) -> list[Usage]:
+    """docker stats (one sample) for every running container of the room; with `resident`, also the
+    resident memory of each (one `docker top` per container)."""
     names = containers(cfg)
     if not names:
         return []
@@ -104,8 +106,19 @@ def usage(cfg: WorkshopConfig) -> list[Usage]:
     rows = []
     for line in out.splitlines():
         name, mem, cpu = line.split("\t")
-        rows.append(Usage(name, _mib(mem.split("/")[0].strip()), float(cpu.rstrip("%"))))
+        rows.append(Usage(name, _mib(mem.split("/")[0].strip()), float(cpu.rstrip("%")),
+                          resident_mib(name) if resident else 0.0))
     return rows
+
+
+def resident_mib(container: str) -> float:
+    """The summed resident set of a container's processes. docker stats leaves out page cache, and the NIM
+    maps its cached weights from a file, so their ~0.5 GiB counts as page cache there although every token
+    reads them: sizing a room needs this figure. 0 when the container is gone."""
+    out = docker("top", container, "-eo", "pid,rss", check=False)
+    total_kib = sum(int(cols[1]) for cols in (ln.split() for ln in out.splitlines()[1:])
+                    if len(cols) == 2 and cols[1].isdigit())
+    return total_kib / 1024
 
 
 def containers(cfg: WorkshopConfig, all_states: bool = False) -> list[str]:
