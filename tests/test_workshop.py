@@ -26,7 +26,7 @@ import pytest
 from nimlab.errors import ConfigError, ServiceError
 from nimlab.lab.launch import free_port
 from nimlab.workshop import room
-from nimlab.workshop.commands import down, nim_cell, up
+from nimlab.workshop.commands import down, nim_cell, status, up
 from nimlab.workshop.config import WorkshopConfig, repo_root, secret
 from nimlab.workshop.learner import LearnerServer
 
@@ -220,6 +220,8 @@ def test_per_learner_nim_runs_inside_the_learners_container(engine, tmp_path: Pa
         # resident memory counts them, and room sizing uses the latter
         (use,) = [u for u in room.usage(cfg, resident=True) if u.name == f"{cfg.name}-dee"]
         assert use.rss_mib > 800 and use.rss_mib > use.mem_mib + 300, use
+        (line,) = [ln for ln in status(cfg).splitlines() if ln.split()[:2] == ["dee", "ready"]]
+        assert float(line.split()[2]) > 800, line  # what `nimlab workshop status` shows is the resident figure
     finally:
         down(cfg, remove_volumes=True)
     assert left_behind(cfg) == []

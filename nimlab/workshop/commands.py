@@ -159,16 +159,17 @@ def status(cfg: WorkshopConfig) -> str:
     hub = hubs.running(cfg, token)
     lines = [f"room {cfg.name}: hub {'up at ' + hub.url if hub else 'DOWN'}; NIM {cfg.nim_mode}; "
              f"per learner {cfg.mem_limit} / {cfg.cpu_limit:g} CPU"]
-    stats = {u.name: u for u in room.usage(cfg)}
+    # resident memory: the NIM's memory-mapped weights count (docker stats files them under page cache)
+    stats = {u.name: u for u in room.usage(cfg, resident=True)}
     if cfg.nim_container in stats:
         u = stats[cfg.nim_container]
-        lines.append(f"  {'(shared NIM)':16} running  {u.mem_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU")
+        lines.append(f"  {'(shared NIM)':16} running  {u.rss_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU")
     if hub:
         for user in hub.learners():
             server = user.get("servers", {}).get("", {})
             state = "ready" if server.get("ready") else "starting" if server.get("pending") else "stopped"
             u = stats.get(f"{cfg.name}-{user['name']}")
-            use = f"{u.mem_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU" if u else ""
+            use = f"{u.rss_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU" if u else ""
             lines.append(f"  {user['name']:16} {state:8} {use}")
     return "\n".join(lines)
 
