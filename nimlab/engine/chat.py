@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def encode_chat(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+def encode_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+    """A request's prompt (ending with the assistant's turn opened), or with add_generation_prompt=False a
+    finished conversation (int8 calibration reads whole chats)."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 

@@ -51,13 +51,11 @@ def apply_precision(model: Any, precision: str, tokenizer: Any = None) -> Any:
 
 def calibration_ids(tokenizer: Any) -> list[list[int]]:
     from nimlab.engine.calibration import CALIBRATION_CHATS
+    from nimlab.engine.chat import encode_chat
 
-    out = []
-    for question, answer in CALIBRATION_CHATS:
-        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        text = tokenizer.apply_chat_template(messages, tokenize=False)
-        out.append(list(tokenizer(text, add_special_tokens=False)["input_ids"]))
-    return out
+    return [encode_chat(tokenizer, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+                        add_generation_prompt=False)
+            for question, answer in CALIBRATION_CHATS]
 
 
 def smooth(model: Any, calibration: list[list[int]], alpha: float) -> None:

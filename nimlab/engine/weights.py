@@ -82,7 +82,7 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
     gguf = locate_gguf()
     cached = None if cache_dir is None else cached_model_dir(cache_dir)
     try:
-        if cached is not None and (cached / "config.json").is_file():
+        if cache_dir is not None and cache_filled(cache_dir):
             source = f"cache {cached}"
             tokenizer = AutoTokenizer.from_pretrained(cached)
             model = _load_cached(cached)
