@@ -84,3 +84,43 @@ def test_triton_config_on_the_real_triton(tmp_path):
     assert "no batches formed" in fb["batches formed under load"]
     assert results["refused"].score == 5
     assert "refused" in {t.name: t.feedback for t in results["refused"].tests}["loads on the real Triton"]
+
+
+def test_live_runs_from_two_loaded_copies_do_not_collide():
+    """Batch grading may load exercise 6's live module twice (one per check-module load on two threads):
+    two runs started together must still each load their own model and read only their own statistics."""
+    import importlib.util
+    import threading
+
+    from nimlab.grader.resources import provide
+
+    ex = ROOT / "solutions" / "06-triton-config"
+
+    def copy(tag: str):
+        spec = importlib.util.spec_from_file_location(f"ex06_live_{tag}", ex / "live.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    checks = importlib.util.spec_from_file_location("ex06_checks_for_race", ex / "checks.py")
+    checks_mod = importlib.util.module_from_spec(checks)
+    checks.loader.exec_module(checks_mod)
+    cfg, why = checks_mod._parse((ex / "config.pbtxt").read_text())
+    assert cfg is not None, why
+    with provide({"triton_live"}) as res:
+        out: dict[str, dict] = {}
+        start = threading.Barrier(2)
+
+        def go(tag: str) -> None:
+            mod = copy(tag)
+            start.wait()
+            out[tag] = mod.run(cfg, res["triton_live.repo"], res["triton_live.http"], requests=24, clients=6)
+
+        threads = [threading.Thread(target=go, args=(t,)) for t in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=240)
+    for tag in ("a", "b"):
+        assert out[tag]["loaded"], out[tag]
+        assert out[tag]["inferences"] == 24, out[tag]  # its own 24 requests, none of the other run's

@@ -3,17 +3,25 @@ send concurrent requests, and read back what Triton loaded and how many executio
 
 from __future__ import annotations
 
-import itertools
+import fcntl
 import shutil
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 HERE = Path(__file__).parent
-_names = itertools.count()
-_lock = threading.Lock()  # one learner model on the server at a time: statistics stay the learner's own
+
+
+def _one_at_a_time(repo: Path) -> Any:
+    """An exclusive lock beside the grader's repository: one learner model on the server at a time, so the
+    statistics stay the learner's own. A file lock, because batch grading runs checks on several threads and
+    this module may be loaded more than once (a module-level threading.Lock would not be shared)."""
+    handle = (repo.parent / f"{repo.name}.live.lock").open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def sanitized(cfg: Any, name: str) -> str:
@@ -36,8 +44,8 @@ def sanitized(cfg: Any, name: str) -> str:
 
 def run(cfg: Any, repo: str, http: str, requests: int = 48, clients: int = 12) -> dict[str, Any]:
     """{"loaded", "error", "instances", "inferences", "executions"} for this config on the live server."""
-    with _lock:
-        name = f"learner_{next(_names)}"
+    with _one_at_a_time(Path(repo)):
+        name = f"learner_{uuid.uuid4().hex[:12]}"
         model_dir = Path(repo) / name
         (model_dir / "1").mkdir(parents=True)
         shutil.copy(HERE / "live_model.py", model_dir / "1" / "model.py")
@@ -69,7 +77,7 @@ def run(cfg: Any, repo: str, http: str, requests: int = 48, clients: int = 12) -
                 result["inferences"] = int(stats.get("inference_count", 0))
                 result["executions"] = int(stats.get("execution_count", 0))
                 client.post(f"/v2/repository/models/{name}/unload")
-        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+        except (httpx.HTTPError, OSError, ValueError, KeyError, IndexError) as exc:
             result["error"] = f"{type(exc).__name__}: {exc}"[:400]
         finally:
             shutil.rmtree(model_dir, ignore_errors=True)
