@@ -134,3 +134,27 @@ def test_ex7_hidden_scenarios_show_names_and_points_only(tmp_path):
         assert secret not in learner, secret
     assert "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora" in instructor
     assert "'vllm-bf16-tp1-pp1-lora'" in learner  # public feedback still explains itself
+
+
+def test_checks_module_is_loaded_once_under_concurrent_grading(tmp_path):
+    """Batch grading scores on several threads; a checks file must become one module, so state a check keeps
+    (caches, locks, counters: exercise 6's live runs) is shared, not duplicated per thread."""
+    import threading
+
+    from nimlab.grader.checks import load_checks
+
+    path = tmp_path / "checks.py"
+    path.write_text("import time\ntime.sleep(0.3)  # a slow import widens any race\nSTATE = object()\n")
+    got: list[object] = []
+    start = threading.Barrier(6)
+
+    def load() -> None:
+        start.wait()
+        got.append(load_checks(path))
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(got) == 6 and len({id(m) for m in got}) == 1
