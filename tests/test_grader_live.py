@@ -92,20 +92,18 @@ def test_live_runs_from_two_loaded_copies_do_not_collide():
     import importlib.util
     import threading
 
+    from nimlab.grader.checks import load_checks
     from nimlab.grader.resources import provide
 
     ex = ROOT / "solutions" / "06-triton-config"
 
-    def copy(tag: str):
+    def copy(tag: str):  # a second, separate load of live.py, as a racing checks-module load would make
         spec = importlib.util.spec_from_file_location(f"ex06_live_{tag}", ex / "live.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
 
-    checks = importlib.util.spec_from_file_location("ex06_checks_for_race", ex / "checks.py")
-    checks_mod = importlib.util.module_from_spec(checks)
-    checks.loader.exec_module(checks_mod)
-    cfg, why = checks_mod._parse((ex / "config.pbtxt").read_text())
+    cfg, why = load_checks(ex / "checks.py")._parse((ex / "config.pbtxt").read_text())
     assert cfg is not None, why
     with provide({"triton_live"}) as res:
         out: dict[str, dict] = {}

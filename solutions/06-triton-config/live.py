@@ -77,7 +77,7 @@ def run(cfg: Any, repo: str, http: str, requests: int = 48, clients: int = 12) -
                 result["inferences"] = int(stats.get("inference_count", 0))
                 result["executions"] = int(stats.get("execution_count", 0))
                 client.post(f"/v2/repository/models/{name}/unload")
-        except (httpx.HTTPError, OSError, ValueError, KeyError, IndexError) as exc:
+        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
             result["error"] = f"{type(exc).__name__}: {exc}"[:400]
         finally:
             shutil.rmtree(model_dir, ignore_errors=True)
