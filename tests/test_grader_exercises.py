@@ -8,7 +8,7 @@ from grader_helpers import FIXTURES, course, reference, submission
 
 from nimlab.grader.grade import grade_submission
 
-STATIC = ["01", "02", "03", "05", "06", "07"]  # exercise 4 is graded live: tests/test_grader_live.py
+STATIC = ["01", "02", "03", "05", "06", "07", "08"]  # exercise 4 is graded live: tests/test_grader_live.py
 
 
 def test_reference_solutions_score_full_marks():
@@ -158,3 +158,47 @@ def test_checks_module_is_loaded_once_under_concurrent_grading(tmp_path):
     for t in threads:
         t.join(timeout=30)
     assert len(got) == 6 and len({id(m) for m in got}) == 1
+
+
+def test_ex8_headline_figure_scores_partial_with_feedback_that_says_why(tmp_path):
+    """Holding every run against the model's best published figure (the headline number), never refusing:
+    right only where that figure happens to be the right row, or the verdict survives by luck. Public: 3 of 16
+    (two verdicts, one reasons); hidden: 11 of 40. Feedback on a public test names the figure it should have
+    used and says to refuse where no row compares."""
+    ex = grade_one(tmp_path, "08", FIXTURES / "wrong" / "08-headline-row.py")
+    assert 0 < ex.score < ex.max_score
+    assert ex.score == 14 and ex.max_score == 56
+    tests = {t.name: t for t in ex.tests}
+    exact = tests["the exact row, a little under: expected"]
+    assert exact.score == 0 and "814.37" in exact.feedback
+    refused = tests["a chat load the table never measured: expected"]
+    assert refused.score == 0 and "refuse and give None" in refused.feedback
+
+
+def test_ex8_nearest_row_instead_of_the_line_between_loses_exactly_those_points(tmp_path):
+    """Taking the nearest row's figure where the run falls between two rows: the three interpolated scenarios
+    lose their figure and shortfall (public 64 clients; hidden 10 clients and the 8B at 40), and the 8B's verdict
+    flips to on_par (1000 / 1000). 56 - 7."""
+    old = ('        expected = lo["output_tokens_per_s"] + share * (hi["output_tokens_per_s"] - '
+           'lo["output_tokens_per_s"])')
+    wrong = reference("08").replace(
+        old, '        expected = (lo if c - lo["concurrency"] <= hi["concurrency"] - c else hi)["output_tokens_per_s"]')
+    assert wrong != reference("08")
+    ex = grade_one(tmp_path, "08", wrong)
+    assert ex.score == 56 - 7
+    lost = sorted(t.name for t in ex.tests if not t.passed)
+    assert "shorter prompts at 64 clients: expected" in lost and "an 8B on one L40S at 40 clients: verdict" in lost
+
+
+def test_ex8_hidden_runs_show_names_and_points_only(tmp_path):
+    """A wrong answer's learner view carries no hidden expected figure or hidden setup; the instructor view does."""
+    from nimlab.grader.reporters import summary
+
+    c = course("08")
+    sub = submission(tmp_path, "learner", {"08-read-the-benchmark/answer.py": FIXTURES / "wrong" / "08-headline-row.py"})
+    res = grade_submission(sub, c)
+    learner, instructor = summary(res), summary(res, reveal_hidden=True)
+    for secret in ("1,125.00", "319.71", "H200-141GB", "700.00"):
+        assert secret not in learner, secret
+    assert "1,125.00" in instructor
+    assert "814.37" in learner  # public feedback still explains itself
