@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
     p.add_argument("--max-tokens", type=int, default=64, help="output tokens per request (fixed: ignore_eos)")
     p.add_argument("--time-limit", type=float, default=600, help="seconds per run before it stops itself")
     p.add_argument("--out", default="artifacts/bench", help="folder for bench.json, bench.csv, bench.png")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it shows on a terminal only: logs and pipes get the [bench] lines)")
     p.set_defaults(func=func)
 
 
@@ -42,8 +44,26 @@ def first_model(url: str) -> str:
                           hint="is the service up? (`nimlab lab status`) or pass --model") from exc
 
 
+def _ticking(send, bar):
+    """`send`, ticking the progress bar once per request, sent or failed."""
+
+    def counted(i: int):
+        try:
+            return send(i)
+        finally:
+            bar.update(1)
+
+    return counted
+
+
+def _failed(result) -> int:
+    return sum(e.startswith("request ") for e in result.errors)
+
+
 def run(args: argparse.Namespace) -> int:
     # imported here so that `nimlab --help` stays fast
+    from tqdm import tqdm
+
     from nimlab.bench.load import openai_stream_sender, run_closed_loop
     from nimlab.bench.report import ratios, table, write
     from nimlab.bench.stats import RunStats, summarize
@@ -54,18 +74,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--concurrency {args.concurrency!r} is not a list of integers", hint="e.g. 1,2,4,8") from exc
     runs: list[RunStats] = []
-    for c in levels:
-        for name, url in endpoints:
-            model = args.model or first_model(url)
-            n = c * args.requests_per_client
-            print(f"[bench] {name}: concurrency {c}, {n} requests x {args.max_tokens} tokens ...", flush=True)
-            result = run_closed_loop(openai_stream_sender(url, model, args.max_tokens), c, n, args.time_limit)
-            stats = summarize(name, result)
-            runs.append(stats)
-            print(f"[bench]   {stats.output_tokens_per_s:.1f} tok/s, TTFT p50 {stats.ttft_ms.p50:.0f} ms, "
-                  f"{stats.errors} errors", flush=True)
-            for err in result.errors[:3]:
-                print(f"[bench]   error: {err}", file=sys.stderr)
+    total = sum(c * args.requests_per_client for c in levels) * len(endpoints)
+    # one bar for the whole sweep, a tick per finished request (on a terminal only: disable=None keeps CI logs
+    # and pipes to the [bench] lines, which tqdm.write prints above the bar)
+    with tqdm(total=total, unit="req", desc="sweep", disable=args.no_progress or None, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for c in levels:
+            for name, url in endpoints:
+                model = args.model or first_model(url)
+                n = c * args.requests_per_client
+                bar.set_description(f"{name} @ {c}")
+                tqdm.write(f"[bench] {name}: concurrency {c}, {n} requests x {args.max_tokens} tokens ...")
+                result = run_closed_loop(_ticking(openai_stream_sender(url, model, args.max_tokens), bar), c, n,
+                                         args.time_limit)
+                bar.update(n - len(result.records) - _failed(result))  # requests a time limit never sent
+                stats = summarize(name, result)
+                runs.append(stats)
+                tqdm.write(f"[bench]   {stats.output_tokens_per_s:.1f} tok/s, TTFT p50 {stats.ttft_ms.p50:.0f} ms, "
+                           f"{stats.errors} errors")
+                for err in result.errors[:3]:
+                    tqdm.write(f"[bench]   error: {err}", file=sys.stderr)
     print()
     print(table(runs))
     for line in ratios(runs, endpoints[0][0]):

@@ -215,6 +215,18 @@ class DockerBackend:
         out = self.compose("logs", "--no-color", "--no-log-prefix", "--tail", str(n), name, timeout=60, check=False)
         return (out.stdout + out.stderr).rstrip("\n")
 
+    def follow(self, name: str, n: int = 200) -> int:
+        """`nimlab lab logs -f --backend docker`: compose's own follow mode, streamed until Ctrl-C."""
+        argv = [*compose_command(), "-p", self.project, *[a for f in self.files for a in ("-f", str(f))]]
+        proc = subprocess.Popen([*argv, "logs", "--no-color", "--no-log-prefix", "--follow", "--tail", str(n), name],
+                                env=self.env, stdin=subprocess.DEVNULL)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(timeout=10)
+            return 0
+
     def selected_profile(self, name: str = "nim") -> tuple[str, str] | None:
         """(id, name) from the NIM's `Selected profile:` start-up line, or from /v1/metadata if the log rolled."""
         found = list(SELECTED.finditer(self.tail(name, 5000)))
@@ -224,8 +236,9 @@ class DockerBackend:
         if url:
             try:
                 meta = httpx.get(url + "/v1/metadata", timeout=2).json()
-                return meta["selectedModelProfileId"], meta["selectedModelProfileName"]
-            except (httpx.HTTPError, ValueError, KeyError):
+                extra = meta.get("nimlab") or {}  # the course NIM's extension key (absent when turned off)
+                return meta["selectedModelProfileId"], extra.get("selectedModelProfileName", "")
+            except (httpx.HTTPError, ValueError, KeyError, AttributeError):
                 pass
         return None
 
@@ -289,11 +302,20 @@ def run_docker(args) -> int:
             found = backend.selected_profile("nim")
             return f"{found[1]} ({found[0][:12]}…)" if found else "-"
 
-        text, code = status_table(backend.statuses(), profile)
+        statuses = backend.statuses()
+        if getattr(args, "json", False):
+            from nimlab.lab.commands import status_json
+
+            doc = status_json(statuses, lambda st: backend.selected_profile("nim"))
+            print(json.dumps(doc, indent=2))
+            return 0 if doc["ready"] else 1
+        text, code = status_table(statuses, profile)
         print(text)
         return code
     if args.action == "logs":
-        print(backend.tail(args.service or "nim", 200))
-        return 0
+        if not getattr(args, "follow", False):
+            print(backend.tail(args.service or "nim", getattr(args, "lines", 200)))
+            return 0
+        return backend.follow(args.service or "nim", getattr(args, "lines", 200))
     print(f"unknown action {args.action}", file=sys.stderr)
     return 2

@@ -1,22 +1,33 @@
-"""`nimlab lab doctor`: is this machine ready for the workshop? One line per check, OK or FAIL, each with a fix.
+"""`nimlab lab doctor`: is this machine ready for the course? One line per check, OK or FAIL, each with a fix.
 
-Checks: Python version, the port map's ports free on 127.0.0.1, the Docker engine reachable (and the Compose v2
-CLI), an NVIDIA GPU through NVML, NGC_API_KEY set. Python and ports are needed by every lab; Docker by the docker
-backend; GPU and NGC key only by the GPU stack (compose/gpu.yaml), so they count as optional unless `--gpu`.
+Checks: the platform (Linux x86-64 or WSL2) and Python 3.11 first: on anything else doctor (and every other
+command, through `nimlab.cli`) stops with one line instead of a traceback deep inside. Then usable CPUs, memory,
+disk, the port map's ports free on 127.0.0.1, the Docker engine reachable (and the Compose v2 CLI), an NVIDIA GPU
+through NVML, NGC_API_KEY set. Platform, Python and ports are needed by every lab; Docker by the docker backend;
+GPU and NGC key only by the GPU stack (compose/gpu.yaml), so they count as optional unless `--gpu`. One usable CPU,
+little memory or disk are optional too: the course still runs, but not as the lessons show.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from nimlab.ports import PORT_MAP, Port, port, port_variable
+
+PLATFORM_FIX = ("use a Linux x86-64 machine or WSL2 on Windows (README: What it needs); on a Mac, a Linux x86-64 "
+                "VM or a remote Linux host")
+PYTHON_FIX = ("install Python 3.11 (Debian/Ubuntu: apt-get install python3.11 python3.11-venv, or uv python install "
+              "3.11), then run `bash scripts/course.sh` again (PYTHON=/path/to/python3.11 picks one)")
 
 
 @dataclass(frozen=True)
@@ -34,11 +45,70 @@ class Check:
         return text if self.ok else f"{text}\n       fix: {self.fix}"
 
 
+def check_platform(system: str | None = None, machine: str | None = None) -> Check:
+    """Linux on x86-64 (WSL2 reports Linux): the course NIM reads /proc and CPU affinity, Triton ships x86-64 only."""
+    system = system or sys.platform
+    machine = (machine or platform.machine()).lower()
+    names = {"darwin": "macOS", "win32": "Windows (not WSL2)", "cygwin": "Windows (Cygwin)"}
+    if not system.startswith("linux"):
+        return Check("platform", False, f"{names.get(system, system)} on {machine}: nimlab needs Linux x86-64 or WSL2",
+                     PLATFORM_FIX)
+    if machine not in ("x86_64", "amd64"):
+        return Check("platform", False, f"Linux on {machine}: nimlab needs an x86-64 CPU (Triton's wheel is x86-64 "
+                     "only)", PLATFORM_FIX)
+    return Check("platform", True, f"Linux {platform.release()} on {machine}")
+
+
 def check_python(version: tuple[int, int] | None = None) -> Check:
     v = version or sys.version_info[:2]
     ok = tuple(v) == (3, 11)
-    return Check("python", ok, f"Python {v[0]}.{v[1]} ({sys.executable})",
-                 "install Python 3.11 and rerun `bash scripts/setup.sh` (it builds .venv with it)")
+    return Check("python", ok, f"Python {v[0]}.{v[1]} ({sys.executable})", PYTHON_FIX)
+
+
+def unsupported() -> str | None:
+    """One line (what is needed, then the fix) when this machine cannot run nimlab at all, else None."""
+    for check in (check_platform(), check_python()):
+        if not check.ok:
+            return f"error: {check.detail}\n  next: {check.fix}"
+    return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (taskset, cgroup cpusets); os.sched_getaffinity exists on Linux only."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
+def check_cpus(n: int | None = None) -> Check:
+    n = usable_cpus() if n is None else n
+    if n >= 2:
+        return Check("cpus", True, f"{n} usable CPUs", required=False)
+    return Check("cpus", False, f"{n} usable CPU: the course NIM will fall back to its generic profile "
+                 "(nimlab_torch-fp32-tp1-pp1), as lab 4 shows on purpose",
+                 "give the process 2 or more CPUs (no `taskset -c 0`; a VM or container: raise its CPU limit)",
+                 required=False)
+
+
+def check_memory(available_kib: int | None = None) -> Check:
+    if available_kib is None:
+        try:
+            lines = Path("/proc/meminfo").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
+            available_kib = int(fields["MemAvailable"].split()[0])
+        except (OSError, KeyError, ValueError):
+            return Check("memory", False, "cannot read /proc/meminfo", "check the machine has 4 GiB free",
+                         required=False)
+    gib = available_kib / 2**20
+    return Check("memory", gib >= 4, f"{gib:.1f} GiB available (the whole course needs about 4)",
+                 "close other programs or give the machine/VM more memory (8 GB recommended)", required=False)
+
+
+def check_disk(path: str | None = None, free_bytes: int | None = None) -> Check:
+    path = path or str(Path(__file__).resolve().parents[2])  # the checkout: .venv and the model cache grow here
+    free = shutil.disk_usage(path).free if free_bytes is None else free_bytes
+    gib = free / 2**30
+    return Check("disk", gib >= 4, f"{gib:.1f} GiB free at {os.path.abspath(path)} (set-up needs about 4)",
+                 "free space, or clone the course onto a disk with 4 GiB free", required=False)
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -141,8 +211,12 @@ def check_ngc_key(required: bool = False) -> Check:
 
 
 def run_checks(gpu: bool = False, docker: bool = True) -> list[Check]:
-    return [check_python(), *check_ports(), check_docker(required=docker), check_compose(required=docker),
-            check_gpu(required=gpu), check_ngc_key(required=gpu)]
+    """Platform and Python first; on an unsupported machine only those two (the rest would not mean anything)."""
+    first = [check_platform(), check_python()]
+    if not all(c.ok for c in first):
+        return first
+    return [*first, check_cpus(), check_memory(), check_disk(), *check_ports(), check_docker(required=docker),
+            check_compose(required=docker), check_gpu(required=gpu), check_ngc_key(required=gpu)]
 
 
 def report(checks: list[Check]) -> tuple[str, int]:
@@ -150,5 +224,12 @@ def report(checks: list[Check]) -> tuple[str, int]:
     failed = [c for c in checks if not c.ok and c.required]
     optional = [c for c in checks if not c.ok and not c.required]
     summary = ("ready" if not failed else f"{len(failed)} required check(s) failed") + (
-        f"; {len(optional)} optional check(s) failed (GPU stack only)" if optional else "")
+        f"; {len(optional)} optional check(s) failed ({', '.join(c.name for c in optional)})" if optional else "")
     return "\n".join([*lines, summary]), 1 if failed else 0
+
+
+def as_json(checks: list[Check]) -> dict:
+    """`nimlab lab doctor --json`: the same checks and verdict, for scripts and CI."""
+    _, code = report(checks)
+    return {"ready": code == 0, "checks": [{"name": c.name, "ok": c.ok, "required": c.required, "detail": c.detail,
+                                            "fix": "" if c.ok else c.fix} for c in checks]}

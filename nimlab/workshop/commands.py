@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import time
@@ -38,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
     g.add_argument("--volumes", action="store_true", help="down: also delete the learners' work volumes")
     g.add_argument("-o", "--output", type=Path, default=None, help="collect: folder; grade: gradebook CSV")
     g.add_argument("-e", "--exercise", action="append", default=[], help="grade: only this exercise (repeatable)")
+    g = p.add_argument_group("status")
+    g.add_argument("--json", action="store_true", help="status: one JSON object (hub, shared NIM, learners)")
     p.set_defaults(func=func)
 
 
@@ -154,23 +157,39 @@ print("answer:", reply.choices[0].message.content.strip().replace("\\n", " "))
 """
 
 
-def status(cfg: WorkshopConfig) -> str:
+def status_data(cfg: WorkshopConfig) -> dict:
+    """The room as data: hub, shared NIM and each learner's server with its memory and CPU (`status --json`)."""
     token = secret(cfg.room_dir, "admin_token", TOKEN_ENV, make=False)
     hub = hubs.running(cfg, token)
-    lines = [f"room {cfg.name}: hub {'up at ' + hub.url if hub else 'DOWN'}; NIM {cfg.nim_mode}; "
-             f"per learner {cfg.mem_limit} / {cfg.cpu_limit:g} CPU"]
     # resident memory: the NIM's memory-mapped weights count (docker stats files them under page cache)
     stats = {u.name: u for u in room.usage(cfg, resident=True)}
-    if cfg.nim_container in stats:
-        u = stats[cfg.nim_container]
-        lines.append(f"  {'(shared NIM)':16} running  {u.rss_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU")
-    if hub:
-        for user in hub.learners():
-            server = user.get("servers", {}).get("", {})
-            state = "ready" if server.get("ready") else "starting" if server.get("pending") else "stopped"
-            u = stats.get(f"{cfg.name}-{user['name']}")
-            use = f"{u.rss_mib:7.0f} MiB  {u.cpu_pct:5.1f}% CPU" if u else ""
-            lines.append(f"  {user['name']:16} {state:8} {use}")
+
+    def use(name: str) -> dict | None:
+        u = stats.get(name)
+        return {"rss_mib": round(u.rss_mib, 1), "cpu_pct": round(u.cpu_pct, 1)} if u else None
+
+    learners = []
+    for user in hub.learners() if hub else []:
+        server = user.get("servers", {}).get("", {})
+        state = "ready" if server.get("ready") else "starting" if server.get("pending") else "stopped"
+        learners.append({"name": user["name"], "state": state, "usage": use(f"{cfg.name}-{user['name']}")})
+    return {"room": cfg.name, "hub": {"up": hub is not None, "url": hub.url if hub else None},
+            "nim": {"mode": cfg.nim_mode, "url": cfg.nim_url, "usage": use(cfg.nim_container)},
+            "per_learner": {"mem_limit": cfg.mem_limit, "cpu_limit": cfg.cpu_limit}, "learners": learners}
+
+
+def status(cfg: WorkshopConfig, data: dict | None = None) -> str:
+    data = data or status_data(cfg)
+    hub = data["hub"]
+    lines = [f"room {cfg.name}: hub {'up at ' + hub['url'] if hub['up'] else 'DOWN'}; NIM {cfg.nim_mode}; "
+             f"per learner {cfg.mem_limit} / {cfg.cpu_limit:g} CPU"]
+    if data["nim"]["usage"]:
+        u = data["nim"]["usage"]
+        lines.append(f"  {'(shared NIM)':16} running  {u['rss_mib']:7.0f} MiB  {u['cpu_pct']:5.1f}% CPU")
+    for learner in data["learners"]:
+        u = learner["usage"]
+        use = f"{u['rss_mib']:7.0f} MiB  {u['cpu_pct']:5.1f}% CPU" if u else ""
+        lines.append(f"  {learner['name']:16} {learner['state']:8} {use}".rstrip())
     return "\n".join(lines)
 
 
@@ -191,7 +210,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.volumes and room.volumes(cfg):
             print(f"  kept {len(room.volumes(cfg))} learner volumes (their work); delete with --volumes")
     elif args.action == "status":
-        print(status(cfg))
+        data = status_data(cfg)
+        if args.json:
+            print(json.dumps(data, indent=2))
+            return 0 if data["hub"]["up"] else 1
+        print(status(cfg, data))
         print(hubs.tail(cfg, 5))
     elif args.action == "check":
         check(cfg)
