@@ -1,15 +1,16 @@
 """Turn the fp32 model into the precision a profile asks for. Lower precision is a trade: speed for tokens.
 
 - fp32: the reference; every other precision is validated against it (`nimlab precision validate`).
-- int8: dynamic W8A8 quantization of every nn.Linear (weights int8 per output channel, activations
-  quantized per batch at run time) with torch's fbgemm kernels, after SmoothQuant-style smoothing
-  calibrated on a few chats (`calibration.py`). On an AVX2 CPU it is the course's counterpart of an FP8
-  profile on a Hopper GPU: about twice as fast at batch 8, and it changes tokens.
+- int8: W8A8 on every nn.Linear (`int8.py`: weights int8 per output channel, activations int8 per token at
+  run time, int32 accumulation), after SmoothQuant-style smoothing calibrated on a few chats
+  (`calibration.py`). On an AVX2 CPU it is the course's counterpart of an FP8 profile on a Hopper GPU:
+  about twice as fast at batch 8, it changes tokens a little, and a reply never depends on its batch
+  neighbours (one scale per token, exact integer sums).
 - bf16: a plain cast. Only CPUs with native bf16 (AVX512_BF16 / AMX) run it fast; on AVX2 it is slower
   than fp32 (measured 2.2x slower at batch 8), which is why its profile requires that flag.
 
 Why smoothing: small models have a few activation channels hundreds of times larger than the rest, and
-one int8 scale per batch cannot hold both. Measured on the evaluation set, plain per-channel int8 kept
+one int8 scale cannot hold both. Measured on the evaluation set, plain per-channel int8 kept
 51 % of the reference's tokens (teacher-forced); moving part of each channel's range from activations
 into the weights (alpha below) before quantizing keeps about 80 %, at no run-time cost (the scales are
 folded into the RMSNorm and projection weights).
@@ -17,7 +18,6 @@ folded into the RMSNorm and projection weights).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from nimlab.errors import ModelLoadError
@@ -37,15 +37,12 @@ def apply_precision(model: Any, precision: str, tokenizer: Any = None) -> Any:
     if precision == "int8":
         if tokenizer is not None:
             smooth(model, calibration_ids(tokenizer), SMOOTHING_ALPHA)
-        if "fbgemm" in torch.backends.quantized.supported_engines:
-            torch.backends.quantized.engine = "fbgemm"
-        with warnings.catch_warnings():
-            # torch points new projects at torchao; the eager API used here still ships with the pinned
-            # torch and needs no compiler, which a 2-core CPU course cannot afford at start-up.
-            warnings.simplefilter("ignore")
-            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        from nimlab.engine.int8 import quantize_linears, supported
 
-            return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
+        if not supported():
+            raise ModelLoadError("this torch build has no CPU int8 matmul (torch._int_mm)",
+                                 hint="use an fp32 profile (NIM_MODEL_PROFILE=nimlab_torch-fp32-tp1-pp1)")
+        return quantize_linears(model)
     raise ModelLoadError(f"unsupported precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
 
 

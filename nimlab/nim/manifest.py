@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,8 @@ from nimlab.engine.precision import PRECISIONS
 from nimlab.errors import ConfigError
 
 DEFAULT_MANIFEST = "manifest.yaml"
-SCHEDULES = ("inflight", "serial")
 _REQUIRE_KEYS = {"gpus", "gpu_devices", "min_gpu_memory_gib", "min_cpus", "cpu_flags", "min_memory_gib"}
-_RUNTIME_KEYS = {"schedule", "max_num_seqs", "kv_cache_tokens", "precision", "engine_threads", "auto_select"}
+_RUNTIME_KEYS = {"max_num_seqs", "kv_cache_tokens", "precision", "engine_threads", "auto_select"}
 
 
 @dataclass(frozen=True)
@@ -31,19 +30,27 @@ class Requirements:
 
 @dataclass(frozen=True)
 class Runtime:
-    """How the course engine runs a profile: the schedule is the whole difference between fast and slow."""
+    """How the course engine runs a profile. Every runnable profile batches in flight; the engine (precision
+    and kernels) is what makes one faster than another, as on real NIMs."""
 
-    schedule: str
     max_num_seqs: int
     kv_cache_tokens: int
     precision: str = "fp32"
     # torch intra-op threads for the engine. One: the other core serves HTTP, and an OpenMP team never
     # waits on a thread the event loop has pushed off its core (measured: 3x faster under load than two).
     engine_threads: int = 1
-    # False keeps a runnable profile out of automatic selection: it runs only when NIM_MODEL_PROFILE names
-    # it. The course uses this for its lower-precision profile, which real NIM would prefer on its own
-    # ("lower precision first"); here the learner must opt in after validating it (lab 7).
+    # False keeps a runnable profile out of automatic selection: it runs only when NIM_MODEL_PROFILE names it
+    # (for experiments with a manifest of your own; the packaged profiles all take part in selection).
     auto_select: bool = True
+
+    @property
+    def schedule(self) -> str:
+        """In-flight batching, or one request at a time when the batch is capped at one sequence."""
+        return "inflight" if self.max_num_seqs > 1 else "one-at-a-time"
+
+    def with_overrides(self, max_num_seqs: int | None = None) -> Runtime:
+        """This runtime with configuration that outranks the profile (NIM_PASSTHROUGH_ARGS) applied."""
+        return self if max_num_seqs is None else replace(self, max_num_seqs=max_num_seqs)
 
 
 @dataclass(frozen=True)
@@ -166,10 +173,8 @@ def _profile(where: str, raw: Any) -> Profile:
         unknown = set(rt) - _RUNTIME_KEYS
         if unknown:
             raise fail(f"unknown runtime key(s) {sorted(unknown)}; known: {sorted(_RUNTIME_KEYS)}")
-        if rt.get("schedule") not in SCHEDULES:
-            raise fail(f"runtime.schedule must be one of {SCHEDULES}")
         try:
-            runtime = Runtime(schedule=rt["schedule"], max_num_seqs=int(rt.get("max_num_seqs", 1)),
+            runtime = Runtime(max_num_seqs=int(rt.get("max_num_seqs", 8)),
                               kv_cache_tokens=int(rt.get("kv_cache_tokens", 8192)),
                               precision=str(rt.get("precision", tags.get("precision", "fp32"))),
                               engine_threads=int(rt.get("engine_threads", 1)),
@@ -178,8 +183,8 @@ def _profile(where: str, raw: Any) -> Profile:
             raise fail(f"bad runtime value ({exc})") from exc
         if runtime.precision not in PRECISIONS:
             raise fail(f"runtime.precision {runtime.precision!r} has no engine here; use one of {PRECISIONS}")
-        if runtime.schedule == "serial" and runtime.max_num_seqs != 1:
-            raise fail("a serial profile runs one request at a time: max_num_seqs must be 1")
+        if runtime.max_num_seqs < 1:
+            raise fail("runtime.max_num_seqs must be at least 1")
     return Profile(id=expected, name=name, tags=tags, requires=requires, runtime=runtime, line=line)
 
 

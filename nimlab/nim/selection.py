@@ -15,7 +15,7 @@ from nimlab.errors import ProfileError
 from nimlab.nim.hardware import HardwareFacts
 from nimlab.nim.manifest import Manifest, Profile
 
-ENGINE_ORDER = ("tensorrt_llm", "nimlab_inflight", "vllm", "sglang", "nimlab_generic")
+ENGINE_ORDER = ("tensorrt_llm", "nimlab_native", "vllm", "sglang", "nimlab_torch")
 PRECISION_ORDER = ("nvfp4", "mxfp4", "fp8", "int8", "bf16", "fp16", "fp32")
 TYPE_ORDER = ("throughput", "latency", "")
 

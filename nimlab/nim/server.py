@@ -20,7 +20,7 @@ from nimlab.nim import hardware, selection
 from nimlab.nim.adapters import DEFAULT_MAX_RANK, AdapterManager, check_source
 from nimlab.nim.manifest import load_manifest
 from nimlab.nim.metrics import NimMetrics
-from nimlab.nim.state import WHAT_THIS_IS, NimState
+from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
 
 if TYPE_CHECKING:
     from nimlab.engine import Engine
@@ -58,8 +58,12 @@ def load_engine(state: NimState) -> None:
     from nimlab.engine import Engine, SamplingParams, load_model
     from nimlab.nim.serving import OpenAIServing
 
-    runtime = state.selection.profile.runtime
-    assert runtime is not None  # selection only returns runnable profiles
+    profile_runtime = state.selection.profile.runtime
+    assert profile_runtime is not None  # selection only returns runnable profiles
+    runtime = profile_runtime.with_overrides(max_num_seqs=state.config.passthrough_max_num_seqs)
+    if runtime != profile_runtime:
+        log.info("NIM_PASSTHROUGH_ARGS overrides the profile: max_num_seqs %d -> %d",
+                 profile_runtime.max_num_seqs, runtime.max_num_seqs)
     try:
         import torch
 
@@ -111,7 +115,7 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
     try:
         cfg = nim_config.from_env()
         setup_logging(cfg.log_level)
-        log.info("nimlab course NIM %s (NIM LLM API %s): %s", __version__, "1.0.0", WHAT_THIS_IS)
+        log.info("nimlab course NIM %s (NIM LLM API %s): %s", __version__, API_VERSION, WHAT_THIS_IS)
         state = prepare(cfg)
     except NimlabError as exc:
         print(exc.render(), file=sys.stderr)
