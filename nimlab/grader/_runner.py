@@ -1,7 +1,13 @@
-"""Sandbox step 2, unprivileged and offline: one child per exercise runs its calls; each is reported as JSON.
+"""Sandbox runner, standard library only. Two roles, chosen by argv[1]:
+
+* `job` (the job's first process, privileged inside its namespaces): reads the job from stdin, joins the job's
+  cgroups, builds the allow-listed root and pivots into it, bridges live services, then for each exercise
+  forks a child that isolates itself further and *execs a fresh interpreter* (`exercise` role): the learner's
+  code never runs in a process that held another exercise's calls, or even this exercise's later ones;
+* `exercise`: loads the learner's file and answers the calls handed to it one at a time.
 
 Reports travel on a pipe the grader reads; the grader, not this process, decides scores, so anything the
-submission does to this process can only lose its own points. Standard library only.
+submission does here can only lose its own points.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import importlib.util
 import io
 import json
 import os
-import resource
 import select
 import signal
 import socket
@@ -24,6 +29,7 @@ import traceback
 from typing import Any
 
 OUTPUT_CAP = 64 * 1024
+_boot: Any = None  # the _bootstrap module, imported by the job role only
 
 
 class CallTimeout(BaseException):
@@ -72,10 +78,14 @@ def _learner_trace(exc: BaseException, entry: str) -> str:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
-        return f"your code called sys.exit({exc.code!r}); a test cannot pass that way"
+        return "your code called sys.exit(); a test cannot pass that way"
     if isinstance(exc, CallTimeout):
         return "this call ran out of time"
-    return f"{type(exc).__name__}: {str(exc)[:500]}"
+    try:
+        text = str(exc)[:500]
+    except Exception:  # noqa: BLE001 - a learner's __str__ can raise anything
+        text = "(its message could not be shown)"
+    return f"{type(exc).__name__[:80]}: {text}"
 
 
 def _pump(a: socket.socket, b: socket.socket) -> None:
@@ -112,10 +122,11 @@ def _bridge(port: int, path: str) -> None:
     threading.Thread(target=serve, daemon=True).start()
 
 
+# ---- exercise role: a fresh interpreter with the learner's code ----------------------------------------------
+
+
 def _run_calls(part: dict, calls_in: Any, report: Any) -> None:
-    """In the part's own child process: take calls one at a time from the runner, load the learner's file
-    lazily, run each call and report it. A call's inputs reach this process only when the call starts, so
-    nothing can carry a later (hidden) call's inputs into an earlier (public) call's answer."""
+    """Take calls one at a time, load the learner's file lazily, run each call and report it."""
     entry = os.path.abspath(part["entry"])
     module: Any = None
     import_error: dict[str, str] | None = None
@@ -177,10 +188,17 @@ def _run_calls(part: dict, calls_in: Any, report: Any) -> None:
         report.flush()
 
 
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+def exercise_main(part: dict) -> None:
+    """The `exercise` role: fd 3 brings calls, fd 4 takes answers; stdout/stderr are the job's output."""
+    sys.stdout, sys.stderr = CappedText(sys.__stdout__), CappedText(sys.__stderr__)
+    try:
+        with os.fdopen(3, "r") as calls_in, os.fdopen(4, "w", buffering=1) as up:
+            _run_calls(part, calls_in, up)
+    finally:
+        os._exit(0)
+
+
+# ---- job role ---------------------------------------------------------------------------------------------------
 
 
 def _read_line(fd: int, deadline: float, cap: int = 4 << 20) -> bytes | None:
@@ -199,39 +217,89 @@ def _read_line(fd: int, deadline: float, cap: int = 4 << 20) -> bytes | None:
     return buf.split(b"\n", 1)[0]
 
 
-def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any]:
-    """Fork one child for this exercise and feed it its calls one by one, relaying each answer only if it is
-    the answer to the call outstanding; then clear every process it left behind."""
-    print(f"\n=== nimlab part: {part['name']} ===", flush=True)
-    calls = part["calls"]
-    down_r, down_w = os.pipe()
-    up_r, up_w = os.pipe()
+def _spawn(part: dict, job: dict, down_r: int, up_w: int) -> int:
+    """Fork, isolate (bootstrap.enter_exercise) and exec a fresh interpreter for one exercise."""
+    ex = part["exercise"]
+    public = {"entry": ex["entry"], "call_timeout_s": part["call_timeout_s"]}
+    argv = [job["python"], "-I", "-X", "frozen_modules=on", job["runner"], "exercise", json.dumps(public)]
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(report.fileno())
-            os.close(down_w)
-            os.close(up_r)
-            public = {k: part[k] for k in ("name", "entry", "call_timeout_s", "memory_mb", "timeout_s")}
-            part.clear()  # the other calls' inputs must not linger in this process's memory
-            calls.clear()
-            os.setpgid(0, 0)
-            mem = public["memory_mb"] << 20
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            cpu = int(public["timeout_s"]) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-            os.chdir(os.path.dirname(os.path.abspath(public["entry"])))
-            sys.stdout, sys.stderr = CappedText(sys.__stdout__), CappedText(sys.__stderr__)
-            with os.fdopen(down_r, "r") as calls_in, os.fdopen(up_w, "w", buffering=1) as up:
-                _run_calls(public, calls_in, up)
+            os.dup2(down_r, 3)
+            os.dup2(up_w, 4)
+            os.closerange(5, 65536)
+            os.setsid()
+            _boot.enter_exercise(ex)
+            os.execve(argv[0], argv, ex["env"])
         finally:
-            os._exit(0)
+            os._exit(127)
+    return pid
+
+
+def _kill_leftovers(job: dict, pid: int, uid: int) -> None:
+    """Every process the exercise left behind, by namespace (all of them but this one) or by uid."""
+    if job["mode"] in ("namespaces", "userns", "bwrap"):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(200):
+            try:
+                os.kill(-1, signal.SIGKILL)  # as pid 1 of this pid namespace: everyone else in it
+            except ProcessLookupError:
+                break
+            _reap()
+            time.sleep(0.001)
+    elif os.geteuid() == 0:
+        _boot.scrub_uids({uid})
+    else:
+        _kill_descendants()
+    _reap()
+
+
+def _kill_descendants() -> None:
+    """Weak mode as an ordinary user: this runner is a child subreaper, so even a double-forked, setsid daemon
+    is re-parented to it; kill every descendant until none is left."""
+    me = os.getpid()
+    for _ in range(200):
+        parents: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
+        mine, frontier = set(), {me}
+        while frontier:
+            frontier = {p for p, pp in parents.items() if pp in frontier and p not in mine}
+            mine |= frontier
+        if not mine:
+            return
+        for p in mine:
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+        _reap()
+        time.sleep(0.002)
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _run_part(part: dict, job: dict, report: Any) -> dict[str, Any]:
+    """Start one exercise's interpreter, hand it its calls one by one (relaying each answer only if it answers
+    the call outstanding), then clear every process it left behind."""
+    print(f"\n=== nimlab part: {part['name']} ===", flush=True)
+    down_r, down_w = os.pipe()
+    up_r, up_w = os.pipe()
+    pid = _spawn(part, job, down_r, up_w)
     os.close(down_r)
     os.close(up_w)
     deadline = time.monotonic() + part["timeout_s"]
     status: dict[str, Any] = {"part": part["name"], "status": "timeout"}
     with os.fdopen(down_w, "w", buffering=1) as down:
-        for call in calls:
+        for call in part["calls"]:
             try:
                 down.write(json.dumps(call) + "\n")
                 down.flush()
@@ -258,37 +326,43 @@ def _run_part(part: dict, report: Any, own_pid_namespace: bool) -> dict[str, Any
             break
         time.sleep(0.005)
     os.close(up_r)
-    with contextlib.suppress(OSError):
-        if own_pid_namespace:
-            os.kill(-1, signal.SIGKILL)  # every other process in this namespace (same uid), fork bombs included
-        else:
-            os.killpg(pid, signal.SIGKILL)  # weak mode: the part's process group only
-    _reap()
+    _kill_leftovers(job, pid, part["exercise"]["uid"])
     return status
 
 
-def main() -> None:
-    cfg = json.loads(sys.argv[1])
-    with open(cfg["job"]) as f:
-        job = json.load(f)  # read while still root: the job file (root, 0600) is unreadable to the submission
-    if cfg.get("confine"):
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from _bootstrap import confine
-
-        sys.path.pop(0)
-        confine(cfg)
+def job_main(cfg: dict) -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    os.close(0)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ctypes
 
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: children of the same uid cannot read our memory
+    global _boot
+    import _bootstrap as _boot  # type: ignore[import-not-found]  # before the host's paths disappear
+
+    libc = ctypes.CDLL(None)
+    _boot.join_cgroups(cfg.get("cgroups", []))
+    if cfg.get("view"):
+        _boot.build_root(cfg["view"], cfg["stage"])
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no process of the submission can read this one's memory
+    if job["mode"] == "weak":
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the submission come back here
     report = os.fdopen(cfg["fd"], "w", buffering=1)
     for b in job.get("bridges", []):
         _bridge(b["port"], b["socket"])
     for part in job["parts"]:
-        report.write(json.dumps(_run_part(part, report, bool(cfg.get("namespaces")))) + "\n")
+        report.write(json.dumps(_run_part(part, job, report)) + "\n")
         report.flush()
     report.write(json.dumps({"done": True}) + "\n")
     report.flush()
     os._exit(0)
+
+
+def main() -> None:
+    role = sys.argv[1]
+    if role == "exercise":
+        exercise_main(json.loads(sys.argv[2]))
+    else:
+        job_main(json.loads(sys.argv[2]))
 
 
 if __name__ == "__main__":

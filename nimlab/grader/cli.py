@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from nimlab.errors import ConfigError
 from nimlab.grader import export
 from nimlab.grader.grade import Options, grade_batch, submissions_in
@@ -14,6 +16,8 @@ from nimlab.grader.intake import locate
 from nimlab.grader.manifest import Course, load_course
 from nimlab.grader.model import SubmissionResult
 from nimlab.grader.reporters import gradebook_csv, gradescope_results, junit_xml, summary
+from nimlab.grader.reporters.plot import gradebook_plot
+from nimlab.grader.reporters.text import safe
 from nimlab.grader.resources import provide
 
 
@@ -55,31 +59,38 @@ def run_grade(args: argparse.Namespace) -> int:
     needs = {r for ex in course.exercises for r in ex.resources}
     needs |= {r for ex in course.exercises for r in ex.optional_resources if r in args.live}
     batch = len(subs) > 1
+    bar = tqdm(total=len(subs), unit="submission", file=sys.stderr, disable=not batch, dynamic_ncols=True)
 
     def progress(done: int, total: int, res: SubmissionResult) -> None:
-        if batch:
-            print(f"\r[{done}/{total}] {res.submission[:40]:40} {res.score:g}/{res.max_score:g}   ",
-                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+        bar.set_postfix_str(f"{safe(res.submission, False)[:30]} {res.score:g}/{res.max_score:g}", refresh=False)
+        bar.update(1)
 
     with provide(needs, given) as resources:
         opts = Options(resources=resources, single=single)
-        results = grade_batch(subs, course, opts, workers=args.workers, progress=progress)
+        try:
+            results = grade_batch(subs, course, opts, workers=args.workers, progress=progress)
+        finally:
+            bar.close()
     for res in results:
         print(summary(res, reveal_hidden=args.reveal_hidden, verbose=not args.quiet and not batch))
     if args.gradescope:
         args.gradescope.parent.mkdir(parents=True, exist_ok=True)
-        args.gradescope.write_text(json.dumps(gradescope_results(results[0]), indent=2))
+        args.gradescope.write_text(json.dumps(gradescope_results(results[0]), indent=2), encoding="utf-8")
     if args.json_dir:
         args.json_dir.mkdir(parents=True, exist_ok=True)
         for res in results:
-            (args.json_dir / f"{res.submission}.json").write_text(json.dumps(gradescope_results(res), indent=2))
+            name = safe(res.submission, False).replace("/", "_")
+            (args.json_dir / f"{name}.json").write_text(json.dumps(gradescope_results(res), indent=2),
+                                                         encoding="utf-8")
     if args.junit:
-        args.junit.write_text(junit_xml(results, reveal_hidden=args.reveal_hidden))
+        args.junit.write_text(junit_xml(results, reveal_hidden=args.reveal_hidden), encoding="utf-8")
     if args.csv:
-        args.csv.write_text(gradebook_csv(results))
+        args.csv.write_text(gradebook_csv(results), encoding="utf-8")
+        if batch:
+            print(f"plot: {gradebook_plot(results, args.csv.with_suffix('.png'))}", file=sys.stderr)
     for res in results:
         for err in res.errors:
-            print(f"[instructor] {res.submission}: {err}", file=sys.stderr)
+            print(f"[instructor] {safe(res.submission, False)}: {safe(err)}", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimlab.errors import ServiceError
 from nimlab.grader import checks as checklib
 from nimlab.grader.intake import SubmissionError, locate, take
 from nimlab.grader.manifest import Course, ExerciseSpec, TestSpec
 from nimlab.grader.model import ExerciseResult, SubmissionResult, TestResult
-from nimlab.grader.sandbox import Job, Limits, Outcome, Part, run_job
+from nimlab.grader.sandbox import Job, Limits, Outcome, Part, run_job, sandbox_mode
 
 READ_CAP = 256 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
@@ -217,6 +219,9 @@ def grade_batch(paths: Iterable[Path], course: Course, opts: Options = Options()
                 progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
     """Grade many submissions in parallel (each one's jobs are separate processes); results in input order."""
     paths = list(paths)
+    if len(paths) > 1 and os.geteuid() != 0 and sandbox_mode() == "weak":
+        raise ServiceError("the weak sandbox runs a submission as your own user, so it grades one at a time",
+                           hint="grade a batch as root, or where user namespaces or bubblewrap work")
     results: dict[int, SubmissionResult] = {}
     lock = threading.Lock()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from nimlab.errors import ConfigError
 
 MAX_FILES, MAX_FILE_BYTES, MAX_TOTAL_BYTES = 500, 2 << 20, 20 << 20
+MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_CENTRAL_DIR = 25 << 20, 2000, 1 << 20  # checked before the zip is parsed
 SKIP_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX"}
 
 
@@ -30,7 +32,37 @@ def _safe_name(name: str) -> PurePosixPath | None:
     return p
 
 
+def _zip_counts(src: Path) -> tuple[int, int]:
+    """(entries, central directory bytes) from the end-of-central-directory record (zip64 too), read without
+    parsing the directory, so a zip of 300k entries is refused before it costs any memory."""
+    size = src.stat().st_size
+    with open(src, "rb") as f:
+        f.seek(max(0, size - 65557))
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            raise SubmissionError(f"{src.name} is not a readable zip file", hint="upload a .zip of your folder")
+        entries, cd_size = struct.unpack_from("<H", tail, at + 10)[0], struct.unpack_from("<I", tail, at + 12)[0]
+        loc = tail.rfind(b"PK\x06\x07", 0, at)
+        if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and loc >= 0:
+            off = struct.unpack_from("<Q", tail, loc + 8)[0]
+            if off < size:
+                f.seek(off)
+                rec = f.read(56)
+                if rec[:4] == b"PK\x06\x06" and len(rec) == 56:
+                    entries, cd_size = struct.unpack_from("<QQ", rec, 32)
+    return entries, cd_size
+
+
 def _from_zip(src: Path, dest: Path) -> None:
+    size = src.stat().st_size
+    if size > MAX_ZIP_BYTES:
+        raise SubmissionError(f"{src.name} is {size >> 20} MB (limit {MAX_ZIP_BYTES >> 20} MB)",
+                              hint="zip only your exercise files (no data, no virtual environment)")
+    entries, cd_size = _zip_counts(src)
+    if entries > MAX_ZIP_ENTRIES or cd_size > MAX_CENTRAL_DIR:
+        raise SubmissionError(f"the zip lists {entries} entries (limit {MAX_ZIP_ENTRIES})",
+                              hint="zip only your exercise files (no data, no virtual environment)")
     try:
         zf = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -41,10 +73,10 @@ def _from_zip(src: Path, dest: Path) -> None:
         if len(infos) > MAX_FILES:
             raise SubmissionError(f"the zip holds {len(infos)} files (limit {MAX_FILES})")
         for info in infos:
-            mode = info.external_attr >> 16
+            kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0  # 3: Unix
             name = _safe_name(info.filename)
-            if name is None or (mode and not stat.S_ISREG(mode)):
-                continue  # symlinks, devices, escapes: skipped
+            if name is None or kind not in (0, stat.S_IFREG):
+                continue  # symlinks, devices, escapes: skipped; no type bits (zipfile.writestr, Windows): a file
             if info.file_size > MAX_FILE_BYTES:
                 continue
             total += info.file_size

@@ -132,5 +132,9 @@ def load_course(root: Path, only: list[str] | None = None, live: set[str] | froz
                           hint="grade from the repository root or pass --course")
     course = Course(exercises_root, solutions_root, tuple(load_exercise(d, exercises_root) for d in dirs))
     if only:
-        course = Course(exercises_root, solutions_root, tuple(course.find(k) for k in only))
+        picked: dict[str, ExerciseSpec] = {}
+        for k in only:  # `-e 1 -e 01-buy-or-build` names one exercise once
+            ex = course.find(k)
+            picked.setdefault(ex.id, ex)
+        course = Course(exercises_root, solutions_root, tuple(picked.values()))
     return course.with_resources(set(live))

@@ -50,10 +50,14 @@ def gpu(svc: dict, expect: Any) -> Check:
     return 0.0, "reserve GPUs under deploy.resources.reservations.devices (driver nvidia, capabilities [gpu], count)"
 
 
-@_svc_check
-def key_from_env(svc: dict, expect: Any) -> Check:
+def key_from_env(value: Any, expect: Any, test: Any) -> Check:
+    """The key the grader passed for this test only (not the public dummy, which a file could hard-code)."""
+    svc, why = _nim_service(value)
+    if svc is None:
+        return 0.0, why
+    given = ((getattr(test, "call", None) or {}).get("env") or {}).get("NGC_API_KEY")
     env = svc.get("environment") or {}
-    if env.get("NGC_API_KEY") == DUMMY_KEY:
+    if given and given != DUMMY_KEY and env.get("NGC_API_KEY") == given:
         return 1.0, "NGC_API_KEY comes from the environment"
     if "NGC_API_KEY" in env:
         return 0.0, "NGC_API_KEY is set, but not from the caller's environment: never write a key into the file"

@@ -72,6 +72,8 @@ def delay_sane(cfg: Any) -> Check:
 @_cfg_check
 def preferred(cfg: Any) -> Check:
     sizes = list(cfg.dynamic_batching.preferred_batch_size)
+    if not sizes:
+        return 0.0, "give dynamic_batching at least one preferred_batch_size"
     if all(0 < s <= cfg.max_batch_size for s in sizes):
         return 1.0, "preferred batch sizes fit max_batch_size"
     return 0.0, "every preferred_batch_size must be between 1 and max_batch_size"
@@ -79,7 +81,10 @@ def preferred(cfg: Any) -> Check:
 
 @_cfg_check
 def instances(cfg: Any) -> Check:
-    total = sum(g.count or 1 for g in cfg.instance_group)
+    counts = [g.count or 1 for g in cfg.instance_group]
+    if any(c < 1 for c in counts):
+        return 0.0, f"instance_group counts {counts}: each count must be at least 1"
+    total = sum(counts)
     if total == 2:
         return 1.0, "two instances"
     return 0.0, f"{total or 'the default number of'} instance(s); the statement asks for exactly 2"

@@ -6,6 +6,7 @@ import csv
 import io
 
 from nimlab.grader.model import SubmissionResult
+from nimlab.grader.reporters.text import safe
 
 
 def gradebook_csv(results: list[SubmissionResult]) -> str:
@@ -15,8 +16,12 @@ def gradebook_csv(results: list[SubmissionResult]) -> str:
     w.writerow(["submission", *ids, "total", "max_total", "seconds", "note"])
     for r in results:
         by = {e.exercise: e for e in r.exercises}
-        notes = [r.message] if r.message else []
-        notes += [f"{e.exercise}: {e.message}" for e in r.exercises if e.message]
-        w.writerow([r.submission, *(f"{by[i].score:g}" if i in by else "" for i in ids), f"{r.score:g}",
-                    f"{r.max_score:g}", f"{r.seconds:.2f}", "; ".join(notes)])
+        try:
+            notes = [r.message] if r.message else []
+            notes += [f"{e.exercise}: {e.message}" for e in r.exercises if e.message]
+            note = safe("; ".join(notes), newlines=False)
+        except Exception as exc:  # noqa: BLE001 - one submission's text must not cost anyone a row
+            note = f"(its note could not be written: {type(exc).__name__})"
+        w.writerow([safe(r.submission, False), *(f"{by[i].score:g}" if i in by else "" for i in ids),
+                    f"{r.score:g}", f"{r.max_score:g}", f"{r.seconds:.2f}", note])
     return buf.getvalue()

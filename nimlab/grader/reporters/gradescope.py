@@ -10,6 +10,7 @@ from typing import Any
 
 from nimlab.grader.model import HIDDEN_NOTE, SubmissionResult
 from nimlab.grader.reporters.terminal import verdict_line
+from nimlab.grader.reporters.text import safe
 
 
 def gradescope_results(res: SubmissionResult, stdout_visibility: str = "hidden") -> dict[str, Any]:
@@ -17,12 +18,12 @@ def gradescope_results(res: SubmissionResult, stdout_visibility: str = "hidden")
     for n, t in enumerate(res.tests, 1):
         entry: dict[str, Any] = {
             "score": t.score, "max_score": t.max_score, "status": "passed" if t.passed else "failed",
-            "name": t.name, "number": str(n), "output": t.feedback if not t.hidden else HIDDEN_NOTE,
+            "name": safe(t.name, False), "number": str(n), "output": safe(t.feedback) if not t.hidden else HIDDEN_NOTE,
             "output_format": "text", "tags": [t.exercise], "visibility": t.visibility,
         }
         tests.append(entry)
     notes = [f"{e.exercise}: {e.message}" for e in res.exercises if e.message]
-    output = "\n".join([verdict_line(res), *([res.message] if res.message else []), *notes])
+    output = safe("\n".join([verdict_line(res), *([res.message] if res.message else []), *notes]))
     return {
         "score": res.score, "execution_time": round(res.seconds, 3), "output": output, "output_format": "text",
         "test_output_format": "text", "test_name_format": "text", "visibility": "visible",

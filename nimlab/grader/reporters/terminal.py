@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nimlab.grader.model import SubmissionResult
+from nimlab.grader.reporters.text import safe
 
 
 def _pts(x: float) -> str:
@@ -28,20 +29,28 @@ def verdict_line(res: SubmissionResult) -> str:
 
 
 def summary(res: SubmissionResult, reveal_hidden: bool = False, verbose: bool = True) -> str:
-    out = [f"== {res.submission}: {_pts(res.score)}/{_pts(res.max_score)} points"]
+    """Every learner-controlled string passes through `safe`: no escape sequence can redraw the terminal."""
+    try:
+        return _summary(res, reveal_hidden, verbose)
+    except Exception as exc:  # noqa: BLE001 - one submission's report must not stop the others'
+        return f"== {safe(res.submission, False)}: its summary could not be shown ({type(exc).__name__})"
+
+
+def _summary(res: SubmissionResult, reveal_hidden: bool, verbose: bool) -> str:
+    out = [f"== {safe(res.submission, False)}: {_pts(res.score)}/{_pts(res.max_score)} points"]
     if res.message:
-        out.append(f"   ! {res.message}")
+        out.append(f"   ! {safe(res.message)}")
     for ex in res.exercises:
-        out.append(f"-- {ex.exercise} ({ex.title}): {_pts(ex.score)}/{_pts(ex.max_score)}")
+        out.append(f"-- {safe(ex.exercise, False)} ({safe(ex.title, False)}): {_pts(ex.score)}/{_pts(ex.max_score)}")
         if ex.message:
-            out.append(f"   ! {ex.message}")
+            out.append(f"   ! {safe(ex.message)}")
         if not verbose:
             continue
         for t in ex.tests:
             mark = "PASS" if t.passed else ("PART" if t.score > 0 else "FAIL")
             tag = " [hidden]" if t.hidden else ""
-            out.append(f"   {mark} {_pts(t.score)}/{_pts(t.max_score)}  {t.name}{tag}")
-            fb = t.shown_feedback(reveal_hidden)
+            out.append(f"   {mark} {_pts(t.score)}/{_pts(t.max_score)}  {safe(t.name, False)}{tag}")
+            fb = safe(t.shown_feedback(reveal_hidden))
             if not t.passed and fb:
                 out.extend(f"        {line}" for line in fb.splitlines()[:8])
     out.append(verdict_line(res))
