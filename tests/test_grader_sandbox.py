@@ -17,10 +17,22 @@ from nimlab.grader.reporters import summary
 EX = "01-buy-or-build"
 TIMEOUT = 9.0
 MARKERS = ["/tmp/nimlab-hostile-marker", "/var/tmp/nimlab-hostile-marker", "/dev/shm/nimlab-hostile-marker",
-           str(ROOT / "nimlab-hostile-marker"), "/run/nimlab-hostile-marker"]
+           str(ROOT / "nimlab-hostile-marker"), "/run/nimlab-hostile-marker", "/tmp/nimlab-hostile-daemon-alive",
+           *(f"/run/lock/nimlab-hostile-fill-{i}" for i in range(4))]
+SHM_KEY = 0x4E494D4C  # sysv_shm.py's segment
 
-# name -> (expected score out of 26, words the learner-visible feedback must contain, or None)
+# name -> (expected score out of 26, words the learner-visible feedback must contain, or None). Each fixture
+# says in its header what it scores when it escapes (checked against the grader before issue 14's fixes).
+PUBLIC_POINTS = 10  # exercise 1: 10 visible tests of 1 point; hidden ones come after every public answer
 EXPECTED = {
+    "git_history": (0, None),  # escaped: 26 from the hidden cases in `git show HEAD:solutions/...`
+    "host_view": (26, None),  # escaped: 0 (sees the checkout, /root, /run/lock ...)
+    "exit_status": (18, "exited before this test ran"),  # 10 public + 8 hidden answered before its exit(4)
+    "shared_lock_dir": (26, None),  # and nothing is left in /run/lock (test_nothing_was_written_outside)
+    "job_memory": (0, "MemoryError"),  # escaped: 26 (4 x 300 MiB held at once)
+    "sysv_shm": (26, None),  # and no segment reaches the host (test_no_ipc_or_process_outlives_its_job)
+    "reporter_text": (0, None),  # and every report survives it (test_grader_reporters.py)
+    "daemon": (26, None),  # and it is dead once its job is over
     "network": (0, None),
     "read_solutions": (0, None),
     "write_outside": (26, None),
@@ -29,7 +41,7 @@ EXPECTED = {
     "huge_output": (26, None),
     "segfault": (0, "segmentation fault"),
     "kill_parent": (26, None),
-    "sys_exit": (0, "sys.exit(0)"),
+    "sys_exit": (0, "sys.exit()"),
     "os_exit": (0, "exited before this test ran"),
     "forge_reports": (0, None),
     "memory_hog": (0, "MemoryError"),
@@ -78,10 +90,34 @@ def test_hostile_submission_is_contained_and_scored(batch, name):
         assert words in text, text
 
 
+def _sandbox_pids() -> list[int]:
+    """Processes whose uid is a sandbox uid (62000..64999)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/status") as f:
+                    uid = int(next(x for x in f if x.startswith("Uid:")).split()[1])
+            except (OSError, StopIteration):
+                continue
+            if 62000 <= uid < 65000:
+                found.append(int(d))
+    return found
+
+
 def test_nothing_was_written_outside(batch):
+    time.sleep(0.3)  # the daemon, had it survived, writes its heartbeat every 50 ms
     for m in MARKERS:
         assert not os.path.exists(m), m
     assert not list(Path("/run").glob("nimlab-grade-*/*/files"))  # job folders are removed
+
+
+def test_no_ipc_or_process_outlives_its_job(batch):
+    """The SysV segment sysv_shm.py made lived in its job's own IPC namespace; the daemon died with its job."""
+    with open("/proc/sysvipc/shm") as f:
+        keys = {int(line.split()[0]) for line in list(f)[1:]}
+    assert SHM_KEY not in keys
+    assert _sandbox_pids() == []
 
 
 def test_huge_output_is_capped(batch):
@@ -101,44 +137,110 @@ def test_batch_goes_on_and_stays_bounded(batch):
     assert seconds < 4 * TIMEOUT + 10  # two workers; the slow ones are bounded by the wall-clock limit
 
 
-def test_sandbox_has_no_network_and_no_solutions(tmp_path):
-    """The mechanism itself, answered from inside: offline, unprivileged, solutions hidden, own /tmp."""
+def test_sandbox_view_is_an_allow_list(tmp_path):
+    """The mechanism itself, answered from inside: offline, unprivileged, and a root that holds only the
+    interpreter, its packages and the exercise's own files; no checkout, .git, home or host /run or /tmp."""
     from nimlab.grader.sandbox import Job, Part, run_job
 
     (tmp_path / "answer.py").write_text(
-        "import os, socket\n"
+        "import os, socket, json\n"
         "def probe():\n"
-        "    out = {'uid': os.getuid(), 'tmp': os.listdir('/tmp')}\n"
+        "    out = {'uid': os.getuid(), 'tmp': os.listdir('/tmp'), 'root': sorted(os.listdir('/')),\n"
+        "           'cwd': os.getcwd(), 'files': sorted(os.listdir('.'))}\n"
         "    try:\n"
         "        socket.create_connection(('1.1.1.1', 80), timeout=1); out['net'] = 'open'\n"
         "    except OSError as e:\n"
         "        out['net'] = e.errno\n"
-        "    try:\n"
-        f"        out['solutions'] = os.listdir({str(ROOT / 'solutions')!r})\n"
-        "    except OSError as e:\n"
-        "        out['solutions'] = e.errno\n"
+        f"    out['seen'] = [p for p in ({str(ROOT)!r}, {str(ROOT / '.git')!r}, {str(ROOT / 'solutions')!r},\n"
+        "                   '/run/lock', '/home', '/etc/shadow', '/root/.bashrc', '/var') if os.path.exists(p)]\n"
+        "    out['venv'] = os.path.isdir(" + repr(sys.prefix) + ")\n"
         "    return out\n")
     part = Part("probe", tmp_path, "answer.py", [{"id": "p", "function": "probe"}], timeout_s=10)
-    out = run_job(Job((part,), hide=(str(ROOT / "solutions"),)))
+    out = run_job(Job((part,)))
     value = out.reports["p"]["value"]
-    # /tmp is private and empty, but for the checkout and venv the run needs when they live under /tmp
-    carried = {p.split("/")[2] for p in (str(ROOT), sys.prefix) if p.startswith("/tmp/")}
-    assert value["uid"] >= 62000 and set(value["tmp"]) == carried
+    assert 62000 <= value["uid"] < 65000 and value["tmp"] == []
     assert value["net"] == 101  # ENETUNREACH: the namespace has only its own loopback
-    assert value["solutions"] == 13  # EACCES: covered by an empty, unreadable tmpfs
+    assert value["cwd"] == "/submission" and value["files"] == ["answer.py"]
+    assert value["venv"] is True
+    allowed = {".runner", ".stage", ".svc", "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
+               "submission", "tmp", "usr", "var"} | {p.split("/")[1] for p in (sys.prefix, sys.base_prefix)}
+    assert set(value["root"]) <= allowed, set(value["root"]) - allowed
+    seen = set(value["seen"])
+    if ROOT.parent == Path(sys.prefix).parents[1]:
+        seen.discard(str(ROOT))  # an empty folder on the way to the venv (ROOT/.venv), nothing of the checkout
+    assert seen == {"/var"} or seen == set(), seen  # /var holds only the empty /var/tmp mount point
 
 
-def test_weak_mode_still_grades_and_contains_exits(tmp_path, monkeypatch):
-    """Where namespaces are unavailable (NIMLAB_SANDBOX=auto in a Gradescope container): separate processes,
-    limits and another uid still grade correctly and turn an early exit into zero."""
+def test_weak_mode_as_root_grades_kills_daemons_and_reaches_python_under_root(tmp_path, monkeypatch):
+    """Gradescope's mode: no namespaces, but still another uid per exercise (never the grader's own), the
+    interpreter found although it lives under /root, and no process of a submission left once its job ends."""
     from nimlab.grader import sandbox
 
     monkeypatch.setattr(sandbox, "_mode", "weak")
     ref = reference("01")
+    for m in MARKERS:
+        Path(m).unlink(missing_ok=True)
     subs = [submission(tmp_path, "good", {f"{EX}/answer.py": ref}),
-            submission(tmp_path, "exits", {f"{EX}/answer.py": ref + "\nimport os\nos._exit(0)\n"})]
-    results = {r.submission: r.score for r in grade_batch(subs, course("01", timeout_s=TIMEOUT), Options())}
-    assert results == {"good": 26, "exits": 0}
+            submission(tmp_path, "exits", {f"{EX}/answer.py": ref + "\nimport os\nos._exit(0)\n"}),
+            submission(tmp_path, "daemon", {f"{EX}/answer.py": ref + hostile_source("daemon")}),
+            submission(tmp_path, "later", {f"{EX}/answer.py": ref})]
+    results = {r.submission: r.score for r in grade_batch(subs, course("01", timeout_s=TIMEOUT), Options(), workers=1)}
+    assert results == {"good": 26, "exits": 0, "daemon": 26, "later": 26}
+    assert _sandbox_pids() == []
+    Path("/tmp/nimlab-hostile-daemon-alive").unlink(missing_ok=True)
+    time.sleep(0.3)
+    assert not Path("/tmp/nimlab-hostile-daemon-alive").exists()  # no daemon left to write it again
+
+
+def test_leaks_across_exercises_of_one_job_are_closed(tmp_path):
+    """Exercise 1's code cannot reach exercise 2's calls (no forked runner holding them) nor hand exercise 2
+    anything through /tmp, /var/tmp or /dev/shm: both score full marks and no feedback carries the other's data."""
+    import json
+
+    from nimlab.grader.reporters import gradescope_results
+
+    subs = [submission(tmp_path, "tmp_relay", {f"{EX}/answer.py": reference("01") + hostile_source("tmp_relay"),
+                                               "02-cost-model/answer.py": reference("02") + hostile_source("tmp_relay_02")}),
+            submission(tmp_path, "runner_memory", {f"{EX}/answer.py": reference("01") + hostile_source("runner_memory"),
+                                                   "02-cost-model/answer.py": reference("02")})]
+    for res in grade_batch(subs, course("01", "02"), Options(), workers=2):
+        view = summary(res) + json.dumps(gradescope_results(res))
+        assert res.score == 62, summary(res, reveal_hidden=True)
+        assert "licence_per_gpu_year" not in view and "licence_cost_per_year" not in view
+
+
+def test_two_graders_at_once_give_every_honest_submission_full_marks(tmp_path):
+    """Two grader processes, each with fork bombs, memory hogs, daemons and SysV leftovers between honest
+    submissions: uid ranges are per grader (a lock file each), so neither run costs the other a point."""
+    import json
+    import subprocess
+
+    hostile = ["fork_bomb", "job_memory", "daemon", "sysv_shm"]
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from grader_helpers import course\n"
+        "from nimlab.grader.grade import Options, grade_batch\n"
+        "subs = sorted(Path(sys.argv[1]).iterdir())\n"
+        "res = grade_batch(subs, course('01', timeout_s=float(sys.argv[2])), Options(), workers=2)\n"
+        "print(json.dumps({r.submission: r.score for r in res}))\n")
+    runs = []
+    for g in ("a", "b"):
+        folder = tmp_path / g
+        for i, name in enumerate(hostile):
+            submission(folder, f"{i}-{name}", {f"{EX}/answer.py": reference("01") + hostile_source(name)})
+            submission(folder, f"{i}-honest", {f"{EX}/answer.py": reference("01")})
+        runs.append(subprocess.Popen([sys.executable, "-c", script, str(folder), str(TIMEOUT), str(Path(__file__).parent)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT))
+    for p in runs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+        scores = json.loads(out.strip().splitlines()[-1])
+        honest = {k: v for k, v in scores.items() if k.endswith("-honest")}
+        assert honest == {f"{i}-honest": 26 for i in range(len(hostile))}, scores
+        assert scores["1-job_memory"] == 0 and scores["2-daemon"] == 26 and scores["3-sysv_shm"] == 26, scores
+    assert _sandbox_pids() == []
 
 
 def test_hidden_inputs_cannot_be_smuggled_into_public_feedback(batch):

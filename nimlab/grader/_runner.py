@@ -221,7 +221,7 @@ def _spawn(part: dict, job: dict, down_r: int, up_w: int) -> int:
     """Fork, isolate (bootstrap.enter_exercise) and exec a fresh interpreter for one exercise."""
     ex = part["exercise"]
     public = {"entry": ex["entry"], "call_timeout_s": part["call_timeout_s"]}
-    argv = [job["python"], "-I", "-X", "frozen_modules=on", job["runner"], "exercise", json.dumps(public)]
+    argv = [job["python"], "-I", "-B", "-X", "frozen_modules=on", job["runner"], "exercise", json.dumps(public)]
     pid = os.fork()
     if pid == 0:
         try:
@@ -231,6 +231,8 @@ def _spawn(part: dict, job: dict, down_r: int, up_w: int) -> int:
             os.setsid()
             _boot.enter_exercise(ex)
             os.execve(argv[0], argv, ex["env"])
+        except BaseException:  # noqa: BLE001 - the sandbox's own failure: for the instructor's eyes
+            traceback.print_exc()
         finally:
             os._exit(127)
     return pid

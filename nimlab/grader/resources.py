@@ -1,40 +1,141 @@
 """Live services an exercise's manifest asks for (`resources:`), started once per grading run and shared.
 
-`course_nim_pair`: the course NIM twice, on its auto-selected optimized profile and forced onto the generic
-one. Before any grading, the grader checks through /v1/metadata that each really runs the profile the tests
-expect, so a machine that cannot run the optimized profile fails loudly instead of grading unfairly.
+`course_nims` (exercise 4): four course NIMs side by side, each a case a health check must judge on a real NIM,
+all with NIMLAB_NIM_EXTENSIONS=off so only NVIDIA's published surface is there to read:
+
+    optimized  auto-selected on this machine (the int8 native profile on >= 2 usable AVX2 CPUs)
+    generic    forced onto nimlab_torch-fp32-tp1-pp1: the NIM 1.x vLLM-style fallback, which still batches
+    twox       a NIM 2.x-style manifest whose profile names all start with `vllm-` (healthy, auto-selected)
+    serial     the optimized profile with NIM_PASSTHROUGH_ARGS="--max-num-seqs 1": misconfigured, not a fallback
+
+Before any grading the grader checks each one's ground truth through the published surface
+(`client.running_profile` on /v1/metadata's selectedModelProfileId, and num_request_max on /v1/metrics) and
+measures the throughput baseline with the probe the README defines, so a machine that cannot run a case
+fails loudly instead of grading unfairly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
+import statistics
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 
 from nimlab.errors import ServiceError
+from nimlab.nim.client import running_profile
+from nimlab.nim.manifest import Manifest, load_manifest
 
-GENERIC = "nimlab_generic-fp32-tp1-pp1"
+GENERIC = "nimlab_torch-fp32-tp1-pp1"
+MANIFEST_2X = Path(__file__).resolve().parents[2] / "solutions" / "04-fallback-healthcheck" / "manifest-2x.yaml"
+NIMS = "course_nims"
+CASES: dict[str, dict[str, str]] = {
+    "optimized": {},
+    "generic": {"NIM_MODEL_PROFILE": GENERIC},
+    "twox": {"NIM_MANIFEST_PATH": str(MANIFEST_2X)},
+    "serial": {"NIM_PASSTHROUGH_ARGS": "--max-num-seqs 1"},
+}
+LEGACY = {"course_nim_pair.optimized": "optimized", "course_nim_pair.generic": "generic"}  # `--nim-*` URLs
+PROBE_STREAMS, PROBE_TOKENS = 4, 32  # the probe exercise 4's README defines
+PROBE_PROMPT = "Count from one to one hundred in words, separated by commas."
+SLOW_FACTOR = 3.0  # the "slow" case: the healthy NIM against a baseline this many times what it delivers
 
 
-def _profile(url: str) -> tuple[str, dict[str, str]]:
-    meta = httpx.get(url.rstrip("/") + "/v1/metadata", timeout=10).json()
-    return meta["selectedModelProfileName"], meta.get("profileTags", {})
+def num_request_max(url: str) -> float | None:
+    text = httpx.get(url.rstrip("/") + "/v1/metrics", timeout=10).text
+    m = re.search(r"^num_request_max(?:\{[^}]*\})? ([0-9.eE+-]+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
-def describe_pair(optimized: str, generic: str) -> dict[str, str]:
-    opt_name, opt_tags = _profile(optimized)
-    gen_name, gen_tags = _profile(generic)
-    if not any(t in opt_tags for t in ("gpu", "cpu")):
-        raise ServiceError(f"the 'optimized' course NIM at {optimized} runs the generic profile {opt_name}",
-                           hint="grade exercise 4 on a machine with >= 2 usable CPUs (or pass a URL that is optimized)")
-    if any(t in gen_tags for t in ("gpu", "cpu")):
-        raise ServiceError(f"the 'generic' course NIM at {generic} runs the optimized profile {gen_name}",
-                           hint=f"start it with NIM_MODEL_PROFILE={GENERIC}")
-    return {"course_nim_pair.optimized": optimized.rstrip("/"), "course_nim_pair.generic": generic.rstrip("/"),
-            "course_nim_pair.optimized_profile": opt_name, "course_nim_pair.generic_profile": gen_name}
+def probe_tok_s(url: str, streams: int = PROBE_STREAMS, max_tokens: int = PROBE_TOKENS) -> float:
+    """Output tokens/s over `streams` concurrent streaming chat requests (the README's probe, run by the grader)."""
+    base = url.rstrip("/")
+    model = httpx.get(base + "/v1/models", timeout=10).json()["data"][0]["id"]
+    counts = [0] * streams
+
+    def one(i: int) -> None:
+        body = {"model": model, "messages": [{"role": "user", "content": PROBE_PROMPT}], "max_tokens": max_tokens,
+                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+        with httpx.stream("POST", base + "/v1/chat/completions", json=body, timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:") and not line.endswith("[DONE]"):
+                    usage = json.loads(line[5:]).get("usage")
+                    if usage:
+                        counts[i] = int(usage["completion_tokens"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def _truth(kind: str, url: str, manifest: Manifest) -> tuple[str, str]:
+    """(selected id, name) after checking that the NIM at `url` really is the case `kind`; ServiceError if not."""
+    got = running_profile(url, manifest)
+    if got is None or got.name is None:
+        raise ServiceError(f"the {kind!r} course NIM at {url} does not say which profile it runs",
+                           hint="check that it is a course NIM and ready (curl its /v1/metadata)")
+    mx = num_request_max(url)
+    problems = {
+        "optimized": (not got.hardware_specific or not mx or mx <= 1,
+                      "grade exercise 4 on a machine with >= 2 usable AVX2 CPUs (or pass an optimized NIM's URL)"),
+        "generic": (got.name != GENERIC or not mx or mx <= 1, f"start it with NIM_MODEL_PROFILE={GENERIC}"),
+        "twox": (not got.hardware_specific or not got.name.startswith("vllm") or not mx or mx <= 1,
+                 f"start it with NIM_MANIFEST_PATH={MANIFEST_2X} on >= 2 usable AVX2 CPUs"),
+        "serial": (not got.hardware_specific or mx != 1,
+                   "start it with NIM_PASSTHROUGH_ARGS='--max-num-seqs 1' on >= 2 usable AVX2 CPUs"),
+    }
+    bad, hint = problems[kind]
+    if bad:
+        raise ServiceError(f"the {kind!r} course NIM at {url} runs {got.name} with num_request_max {mx}, which is "
+                           "not the case exercise 4 grades", hint=hint)
+    return got.id, got.name
+
+
+def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
+    """The resource map for exercise 4's cases, after verifying each target's ground truth.
+
+    The baseline is what the healthy optimized NIM sustains with the README's probe while a second probe runs
+    on the 2.x-style NIM (the load of two graders at once, as `grade_batch` runs them): the median of `rounds`.
+    """
+    urls = {k: v.rstrip("/") for k, v in urls.items()}
+    manifests = {k: load_manifest(MANIFEST_2X) if k == "twox" else load_manifest() for k in CASES}
+    truth = {k: _truth(k, urls[k], manifests[k]) for k in CASES}
+    if truth["serial"][0] != truth["optimized"][0]:
+        raise ServiceError(f"the 'serial' NIM runs {truth['serial'][1]}, the optimized one {truth['optimized'][1]}",
+                           hint="start both on the same machine without NIM_MODEL_PROFILE")
+    probe_tok_s(urls["optimized"], 2, 4)  # warm the streaming path once
+    pairs = []
+    for _ in range(rounds):
+        got: dict[str, float] = {}
+        threads = [threading.Thread(target=lambda k=k, got=got: got.__setitem__(k, probe_tok_s(urls[k])))
+                   for k in ("optimized", "twox")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        pairs.append(got)
+    baseline = statistics.median(p["optimized"] for p in pairs)
+    best = max(max(p.values()) for p in pairs)
+    if baseline <= 0:
+        raise ServiceError(f"the optimized course NIM at {urls['optimized']} streamed no tokens to the probe",
+                           hint="read its log (nimlab lab logs) and try again")
+    out: dict[str, Any] = {f"{NIMS}.{k}": urls[k] for k in CASES}
+    out.update({f"{NIMS}.{k}_id": truth[k][0] for k in CASES})
+    out.update({f"{NIMS}.{k}_profile": truth[k][1] for k in CASES})
+    out[f"{NIMS}.baseline_tok_s"] = round(baseline, 1)
+    out[f"{NIMS}.slow_baseline_tok_s"] = round(SLOW_FACTOR * best, 1)
+    return out
 
 
 @contextlib.contextmanager
@@ -74,26 +175,31 @@ def triton_live() -> Iterator[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def provide(names: set[str], given: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """Yield the resource map for `names`; URLs in `given` ("course_nim_pair.optimized": URL, ...) are reused."""
+def provide(names: set[str], given: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield the resource map for `names`; URLs in `given` ("course_nims.optimized": URL, ...) are reused."""
     given = dict(given or {})
     with contextlib.ExitStack() as outer:
         if "triton_live" in names:
             given.update(outer.enter_context(triton_live()))
-        if "course_nim_pair" not in names:
+        if NIMS not in names:
             yield given
             return
-        with _nim_pair(given) as res:
+        with course_nims(given) as res:
             yield res
 
 
 @contextlib.contextmanager
-def _nim_pair(given: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Start the missing NIMs side by side. Each is started and stopped by a thread that lives as long as the
-    NIM: the launcher asks the kernel to stop a server when the *thread* that launched it ends
-    (PR_SET_PDEATHSIG), so a short-lived starter thread would take its NIM down with it."""
-    urls = {k: given.get(f"course_nim_pair.{k}") for k in ("optimized", "generic")}
-    env = {"optimized": None, "generic": {"NIM_MODEL_PROFILE": GENERIC}}
+def course_nims(given: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """Start the missing case NIMs side by side, verify them all, measure the baseline, yield the map.
+
+    Each NIM is started and stopped by a thread that lives as long as the NIM: the launcher asks the kernel to
+    stop a server when the *thread* that launched it ends (PR_SET_PDEATHSIG), so a short-lived starter thread
+    would take its NIM down with it.
+    """
+    given = dict(given or {})
+    urls: dict[str, str | None] = {k: given.get(f"{NIMS}.{k}") for k in CASES}
+    for old, kind in LEGACY.items():
+        urls[kind] = urls[kind] or given.get(old)
     stop = threading.Event()
     errors: list[BaseException] = []
     started: dict[str, threading.Event] = {}
@@ -102,7 +208,7 @@ def _nim_pair(given: dict[str, str]) -> Iterator[dict[str, str]]:
         from nimlab.lab.launch import course_nim
 
         try:
-            with course_nim(env=env[kind]) as running:
+            with course_nim(env={"NIMLAB_NIM_EXTENSIONS": "off", **CASES[kind]}) as running:
                 urls[kind] = running.url
                 started[kind].set()
                 stop.wait()
@@ -122,7 +228,7 @@ def _nim_pair(given: dict[str, str]) -> Iterator[dict[str, str]]:
             ev.wait()
         if errors:
             raise errors[0]
-        yield {**given, **describe_pair(str(urls["optimized"]), str(urls["generic"]))}
+        yield {**given, **describe({k: str(v) for k, v in urls.items()})}
     finally:
         stop.set()
         for t in threads:

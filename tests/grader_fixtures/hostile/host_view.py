@@ -5,8 +5,8 @@
 import os as _os
 
 _seen = []
-for _path in ("__REPO__", "__REPO__/.git", "__REPO__/README.md", "/root", "/home", "/work", "/etc/shadow",
-              "/run/lock", "/var/lock", "/srv", "/opt"):
+for _path in ("__REPO__/.git", "__REPO__/README.md", "__REPO__/solutions", "__REPO__/nimlab", "/root/.bashrc",
+              "/root/.profile", "/home", "/etc/shadow", "/run/lock", "/var/lock", "/srv", "/opt", "/work/shared"):
     if _os.path.exists(_path):
         _seen.append(_path)
 
