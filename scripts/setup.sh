@@ -17,9 +17,24 @@ for arg in "$@"; do
     *) echo "error: unknown option $arg"; echo "  next: bash scripts/setup.sh [--dev] [--force]"; exit 2 ;;
   esac
 done
+# What the course runs on, checked before anything is installed: Linux on x86-64 (WSL2 on Windows reports Linux),
+# and Python 3.11. Anything else stops here with one line and what to do.
+os=$(uname -s) arch=$(uname -m)
+if [[ $os != Linux ]]; then
+  name=$os; [[ $os == Darwin ]] && name=macOS
+  echo "error: nimlab needs Linux x86-64 or WSL2 (this is $name $arch)"
+  echo "  next: run the course on a Linux x86-64 machine or VM, or in WSL2 on Windows (README: What it needs)"; exit 1
+fi
+if [[ $arch != x86_64 ]]; then
+  echo "error: nimlab needs an x86-64 CPU (this is Linux $arch; Triton's wheel is x86-64 only)"
+  echo "  next: run the course on a Linux x86-64 machine or VM (README: What it needs)"; exit 1
+fi
 command -v "$PY" >/dev/null 2>&1 || PY=python3
-"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
-  echo "error: nimlab needs Python 3.11 (found: $("$PY" --version 2>&1))"; echo "  next: install Python 3.11 and run again"; exit 1; }
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' >/dev/null 2>&1 || {
+  found=$("$PY" --version 2>&1 | head -n 1 || true); [[ -n $found ]] || found="no Python at $PY"
+  echo "error: nimlab needs Python 3.11 (found: $found)"
+  echo "  next: install Python 3.11 (Debian/Ubuntu: apt-get install python3.11 python3.11-venv; or uv python install 3.11), then run again, with PYTHON=/path/to/python3.11 if it is not on PATH"
+  exit 1; }
 
 want=$(cat requirements.txt requirements-course.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 want_dev=$(cat requirements-dev.txt | sha256sum | cut -c1-16)

@@ -47,10 +47,10 @@ class Check:
 
 def check_platform(system: str | None = None, machine: str | None = None) -> Check:
     """Linux on x86-64 (WSL2 reports Linux): the course NIM reads /proc and CPU affinity, Triton ships x86-64 only."""
-    system = system or sys.platform
+    system = system or platform.system()
     machine = (machine or platform.machine()).lower()
-    names = {"darwin": "macOS", "win32": "Windows (not WSL2)", "cygwin": "Windows (Cygwin)"}
-    if not system.startswith("linux"):
+    names = {"Darwin": "macOS", "Windows": "Windows (not WSL2)"}
+    if system != "Linux":
         return Check("platform", False, f"{names.get(system, system)} on {machine}: nimlab needs Linux x86-64 or WSL2",
                      PLATFORM_FIX)
     if machine not in ("x86_64", "amd64"):
