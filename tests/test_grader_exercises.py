@@ -202,3 +202,30 @@ def test_ex8_hidden_runs_show_names_and_points_only(tmp_path):
         assert secret not in learner, secret
     assert "1,125.00" in instructor
     assert "814.37" in learner  # public feedback still explains itself
+
+
+def test_ex6_negative_instance_counts_and_no_preferred_sizes_fail(tmp_path):
+    """[{count: 3}, {count: -1}] adds up to 2 but is not two instances; dynamic batching with no preferred
+    batch size does not pass the preferred-sizes test."""
+    ref = (FIXTURES.parents[1] / "solutions/06-triton-config/config.pbtxt").read_text()
+    assert "count: 2" in ref and "preferred_batch_size: [ 4, 8 ]" in ref
+    bad = ref.replace("count: 2", "count: 3", 1).replace("instance_group [", "instance_group [\n  { count: -1 kind: KIND_CPU },", 1)
+    bad = bad.replace("preferred_batch_size: [ 4, 8 ]", "")
+    ex = grade_one(tmp_path, "06", bad, entry="config.pbtxt")
+    tests = {t.name: t for t in ex.tests}
+    failing = {n for n, t in tests.items() if not t.passed}
+    assert any("instance" in n for n in failing), failing
+    assert any("preferred" in n for n in failing), failing
+
+
+def test_ex5_hard_coded_key_fails_the_environment_test(tmp_path):
+    """A compose file that writes the public dummy key in never passes the hidden key-from-environment test."""
+    ref = (FIXTURES.parents[1] / "solutions/05-compose-nim/compose.yaml").read_text()
+    ex = grade_one(tmp_path, "05", ref)
+    assert next(t for t in ex.tests if t.name == "NGC_API_KEY taken from the environment").passed
+    import re
+
+    hard = re.sub(r"NGC_API_KEY: .*", "NGC_API_KEY: dummy-ngc-key-for-validation", ref)
+    assert hard != ref
+    ex = grade_one(tmp_path / "hard", "05", hard)
+    assert not next(t for t in ex.tests if t.name == "NGC_API_KEY taken from the environment").passed

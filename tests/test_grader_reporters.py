@@ -206,3 +206,51 @@ def test_grade_command_on_one_exercise_folder(capsys):
     """`nimlab grade solutions/01-buy-or-build -e 1`: the folder itself is the submission for that exercise."""
     assert main(["grade", str(ROOT / "solutions" / "01-buy-or-build"), "-e", "1", "-q"]) == 0
     assert "26/26 points" in capsys.readouterr().out
+
+
+def test_a_hostile_reporter_string_costs_no_one_a_row(tmp_path, capsys):
+    """Lone surrogates, form feeds, NULs and ANSI escapes in one learner's error message and exception type name:
+    every CSV row is written, junit.xml parses, the terminal shows no escape sequence, and the plot is drawn."""
+    hostile = (FIXTURES / "hostile" / "reporter_text.py").read_text()
+    batch = tmp_path / "batch"
+    submission(batch, "a_good", {"01-buy-or-build/answer.py": reference("01")})
+    submission(batch, "b_hostile", {"01-buy-or-build/answer.py": reference("01") + hostile})
+    submission(batch, "c_good", {"01-buy-or-build/answer.py": reference("01")})
+    csv_path, junit = tmp_path / "grades.csv", tmp_path / "junit.xml"
+    assert main(["grade", str(batch), "-e", "1", "-e", "1", "--csv", str(csv_path), "--junit", str(junit),
+                 "-j", "2"]) == 0
+    rows = {r.split(",")[0]: r.split(",")[1] for r in csv_path.read_text().splitlines()[1:]}
+    assert rows == {"a_good": "26", "b_hostile": "0", "c_good": "26"}
+    root = ET.fromstring(junit.read_bytes())
+    assert len(root.findall("testsuite")) == 3
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out and "\x0c" not in out.out and "26/26 points\n" not in out.out.split("b_hostile")[1][:80]
+    assert (tmp_path / "grades.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zip_intake_accepts_writestr_and_refuses_huge_directories_before_parsing(tmp_path):
+    """zipfile.writestr entries carry no file-type bits and are files; 300k directory entries are refused from
+    the end record alone, with the grader's memory barely moving."""
+    import struct
+    import tracemalloc
+
+    from nimlab.grader.intake import SubmissionError, take
+
+    good = tmp_path / "writestr.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("01-buy-or-build/answer.py", reference("01"))
+    assert grade_submission(good, course("01")).score == 26
+    big = tmp_path / "many.zip"
+    with open(big, "wb") as f:  # a well-formed end record claiming 300k entries and a 16 MB directory
+        f.write(b"\0" * 1024)
+        f.write(b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, 16 << 20, 0, 0))
+    tracemalloc.start()
+    with pytest.raises(SubmissionError, match="entries"):
+        take(big)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    huge = tmp_path / "huge.zip"
+    huge.write_bytes(b"\0" * (26 << 20))
+    with pytest.raises(SubmissionError, match="MB"):
+        take(huge)
