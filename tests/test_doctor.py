@@ -20,6 +20,52 @@ def test_python_check():
     assert not bad.ok and "FAIL" in bad.line() and "fix: install Python 3.11" in bad.line()
 
 
+def test_platform_check_names_what_is_needed():
+    assert doctor.check_platform().ok  # the suite runs on Linux x86-64
+    mac = doctor.check_platform("Darwin", "arm64")
+    assert not mac.ok and mac.required and "macOS on arm64: nimlab needs Linux x86-64 or WSL2" in mac.detail
+    assert "WSL2" in mac.fix
+    arm = doctor.check_platform("Linux", "aarch64")
+    assert not arm.ok and "x86-64" in arm.detail
+    assert not doctor.check_platform("Windows", "AMD64").ok
+    assert doctor.check_platform("Linux", "x86_64").ok
+
+
+def test_on_an_unsupported_machine_only_platform_and_python_are_reported(monkeypatch):
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Darwin")
+    monkeypatch.delattr(doctor.os, "sched_getaffinity")  # as on macOS
+    checks = doctor.run_checks()
+    assert [c.name for c in checks] == ["platform", "python"]
+    text, code = doctor.report(checks)
+    assert code == 1 and "1 required check(s) failed" in text
+    assert doctor.unsupported().startswith("error: macOS on ")
+    assert doctor.usable_cpus() == (os.cpu_count() or 1)  # no sched_getaffinity: the count, not a traceback
+
+
+def test_one_usable_cpu_warns_of_the_fallback_without_failing_the_course():
+    assert doctor.check_cpus().ok == (len(os.sched_getaffinity(0)) >= 2)
+    one = doctor.check_cpus(1)
+    assert not one.ok and not one.required and "nimlab_torch-fp32-tp1-pp1" in one.detail
+    assert "taskset" in one.fix
+    text, code = doctor.report([doctor.check_python(), one])
+    assert code == 0 and "1 optional check(s) failed (cpus)" in text
+
+
+def test_cpus_follow_this_process_affinity():
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
+                          "from nimlab.lab import doctor; print(doctor.usable_cpus())"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "1", out.stderr
+
+
+def test_memory_and_disk_checks_read_this_machine_and_judge_the_numbers():
+    assert "GiB available" in doctor.check_memory().detail
+    assert not doctor.check_memory(available_kib=2 * 2**20).ok and doctor.check_memory(8 * 2**20).ok
+    assert "GiB free at" in doctor.check_disk().detail
+    low = doctor.check_disk(free_bytes=1 * 2**30)
+    assert not low.ok and not low.required and "4 GiB" in low.fix
+
+
 def test_a_taken_port_fails_with_who_holds_it_and_a_free_one_passes():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -116,7 +162,7 @@ def test_cli_prints_one_line_per_check_each_ok_or_fail_with_a_fix(monkeypatch):
     lines = out.stdout.splitlines()
     checks = [ln for ln in lines if ln.startswith(("OK", "FAIL"))]
     names = [ln.split()[1] for ln in checks]
-    assert names[0] == "python" and "docker" in names and "gpu" in names and "NGC_API_KEY" in names
+    assert names[:2] == ["platform", "python"] and "docker" in names and "gpu" in names and "NGC_API_KEY" in names
     assert sum(n == "port" for n in names) == len(PORT_MAP)  # the site and JupyterLab too
     for i, ln in enumerate(lines):
         if ln.startswith("FAIL"):
