@@ -13,7 +13,8 @@
 # stack and a NIM end up at about the same tokens per second, which moves the decision away from speed and
 # onto money and who holds the knobs. Here you measure it: the same
 # load against the NIM and the tuned hand-built stack, then against a hand-built stack whose knobs were never
-# turned (one instance, no dynamic batching, and `batching_strategy: V1`, which switches in-flight batching off).
+# turned (one instance, no dynamic batching, `batching_strategy: V1`, which switches in-flight batching off, with
+# a batch cap of one, and the engine's default fp32 precision).
 #
 # **Read this before you trust the result.** On this course stack the wash holds largely *by construction*:
 # the Triton model repository's Python backend calls the same engine code (`nimlab/engine/`) that the course
@@ -21,9 +22,10 @@
 # overhead, not in kernels. Real deployments were in the same position only in **NIM 1.x**, where NIM's
 # optimized profiles and a hand-built stack both ran TensorRT-LLM. **NIM 2.x runs vLLM (or SGLang) inside the
 # container**, so on a GPU a 2.x NIM against your TensorRT-LLM + Triton build compares two different engines,
-# and the wash has to be measured, not assumed. If the NIM's selected profile also uses a lower precision than
-# your build (the course NIM's int8 profile against an fp32 Triton model, or FP8 against BF16 on an H100), part
-# of any gap is the precision, not the packaging: compare like with like or say which you compared.
+# and the wash has to be measured, not assumed. Precision matters the same way: the tuned Triton model here is
+# built int8, like the course NIM's optimized profile (the `precision` parameter in its `config.pbtxt`). Build it
+# fp32 instead, or compare an FP8 NIM with a BF16 engine of your own on an H100, and part of any gap is the
+# precision, not the packaging: compare like with like, or say which you compared.
 #
 # **Needs:** both stacks up (`nimlab lab up`). The untuned stack is started by this notebook (course stack
 # only; on the GPU stack set `TRITON_UNTUNED_URL` to a Triton started with the untuned configuration).
@@ -122,9 +124,10 @@ print(f"at {top} clients: tuned / NIM = {tuned / nim:.2f}x, untuned / NIM = {unt
 #
 # ## 4. What the untuned stack costs
 #
-# The untuned stack is the honest baseline for a team that built the stack but never tuned it. Its cost is
-# not a bad benchmark line; it is hardware and waiting time. Throughput that is half as high means twice the
-# machines for the same traffic, and with batching switched off every extra client waits for the ones ahead.
+# The untuned stack is the honest baseline for a team that built the stack but never tuned it. Two untuned
+# choices add up in it: no batching (each extra client waits for the ones ahead) and the default fp32 engine
+# instead of int8 (each step is slower). Its cost is not a bad benchmark line; it is hardware and waiting time.
+# Throughput that is half as high means twice the machines for the same traffic.
 
 # %%
 hardware = nim / untuned if untuned else float("inf")
@@ -139,8 +142,8 @@ print(f"on a GPU fleet the same ratio would turn {gpus} GPUs into {gpus * hardwa
 
 # %% [markdown]
 # The untuned line is what the specialist weeks buy back: knowing that the batching strategy, the dynamic
-# batcher and the instance counts matter, and to which values. A NIM's profile ships those answers; a hand
-# build has to find them. On a GPU the same experiment compares NVIDIA's profile with your own engine build,
+# batcher, the instance counts and the engine's precision matter, and to which values. A NIM's profile ships
+# those answers; a hand build has to find them. On a GPU the same experiment compares NVIDIA's profile with your own engine build,
 # and in NIM 2.x also NVIDIA's vLLM settings with your TensorRT-LLM ones.
 
 # %%
