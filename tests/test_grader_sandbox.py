@@ -154,6 +154,19 @@ def test_sandbox_view_is_an_allow_list(tmp_path):
         f"    out['seen'] = [p for p in ({str(ROOT)!r}, {str(ROOT / '.git')!r}, {str(ROOT / 'solutions')!r},\n"
         "                   '/run/lock', '/home', '/etc/shadow', '/root/.bashrc', '/var') if os.path.exists(p)]\n"
         "    out['venv'] = os.path.isdir(" + repr(sys.prefix) + ")\n"
+        "    out['writable'] = []\n"
+        "    for p in ('/x', '/etc/x', '/usr/x', '/dev/x', '/dev/null', '/tmp/x', '/var/tmp/x', '/dev/shm/x',\n"
+        "              '/submission/x', '/proc/x', " + repr(sys.prefix + "/x") + "):\n"
+        "        try:\n"
+        "            open(p, 'w').write('1'); out['writable'].append(p)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    out['tmp_mb'] = 0\n"
+        "    for i in range(4):\n"
+        "        try:\n"
+        "            open(f'/tmp/big{i}', 'wb').write(b'1' * (8 << 20)); out['tmp_mb'] += 8\n"
+        "        except OSError:\n"
+        "            break\n"
         "    return out\n")
     part = Part("probe", tmp_path, "answer.py", [{"id": "p", "function": "probe"}], timeout_s=10)
     out = run_job(Job((part,)))
@@ -162,6 +175,8 @@ def test_sandbox_view_is_an_allow_list(tmp_path):
     assert value["net"] == 101  # ENETUNREACH: the namespace has only its own loopback
     assert value["cwd"] == "/submission" and value["files"] == ["answer.py"]
     assert value["venv"] is True
+    assert value["writable"] == ["/dev/null", "/tmp/x", "/var/tmp/x", "/dev/shm/x", "/submission/x"]
+    assert value["tmp_mb"] == 16  # /tmp is a 16 MiB tmpfs of this exercise's own: the third 8 MiB file fails
     allowed = {".runner", ".stage", ".svc", "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
                "submission", "tmp", "usr", "var"} | {p.split("/")[1] for p in (sys.prefix, sys.base_prefix)}
     assert set(value["root"]) <= allowed, set(value["root"]) - allowed

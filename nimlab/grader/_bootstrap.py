@@ -179,6 +179,8 @@ def enter_exercise(ex: dict[str, Any]) -> None:
         mount("none", "/submission", "tmpfs", MS_NOSUID | MS_NODEV, "size=32m,nr_inodes=2048,mode=0755")
         _copy_tree(f"/.stage/{ex['name']}", "/submission", uid if mode == "namespaces" else None)
         umount("/.stage")  # the other exercises' files
+        if mode == "bwrap":  # bubblewrap's /dev is a writable tmpfs of its own: no channel between exercises
+            mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     else:
         _copy_tree(ex["files"], ex["work"], uid)
         os.chmod(ex["work"], 0o700)

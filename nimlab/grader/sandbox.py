@@ -383,7 +383,8 @@ def _view(job_dir: Path, uid: int) -> dict[str, Any]:
         elif os.path.isdir(top):
             ro.append((top, top))
     ro += [(p, p) for p in _python_roots() if not p.startswith("/usr/")]
-    ro += [(str(job_dir / "files"), "/.stage"), (str(HERE / "_runner.py"), "/.runner/_runner.py")]
+    ro += [(str(job_dir / "files"), "/.stage"), (str(HERE / "_runner.py"), "/.runner/_runner.py"),
+           (str(HERE / "_bootstrap.py"), "/.runner/_bootstrap.py")]
     if (job_dir / "svc").is_dir():
         ro.append((str(job_dir / "svc"), "/.svc"))
     etc = {"passwd": f"root:x:0:0:root:/:/bin/false\nlearner:x:{uid}:{uid}:learner:/submission:/bin/false\n",
@@ -534,7 +535,8 @@ def run_job(job: Job) -> Outcome:
     n_uids = len(job.parts) if mode == "weak" else 1
     uids = _pool.take(n_uids) if root else [os.getuid()] * n_uids
     lim = job.limits
-    cgroup = _Cgroup.create(token, lim.job_memory_mb, lim.job_pids) if root else None
+    # the runner joins the job's cgroup itself, before it pivots (bwrap hides /sys first: accounting there)
+    cgroup = _Cgroup.create(token, lim.job_memory_mb, lim.job_pids) if root and mode != "bwrap" else None
     stop_watch = threading.Event()
     try:
         (job_dir / "files").mkdir()
@@ -578,7 +580,8 @@ def run_job(job: Job) -> Outcome:
         r, w = os.pipe()
         cfg: dict[str, Any] = {"fd": w, "cgroups": cgroup.procs_files if cgroup else [], "stage": str(stage),
                                "view": view if mode in ("namespaces", "userns") else None}
-        argv = [python, "-I", str(HERE / "_runner.py"), "job", json.dumps(cfg)]
+        argv = [python, "-I", "-B", "/.runner/_runner.py" if mode == "bwrap" else str(HERE / "_runner.py"), "job",
+                json.dumps(cfg)]
         if mode == "namespaces":
             argv = ["unshare", *NS_FLAGS, *argv]
         elif mode == "userns":
