@@ -338,3 +338,44 @@ def test_pip_install_e_in_a_fresh_venv_gives_a_nimlab_whose_commands_import(tmp_
     assert out.returncode == 0, f"modules that fail to import after pip install -e .:\n{out.stdout}{out.stderr[-1500:]}"
     out = subprocess.run([str(venv / "bin" / "nimlab"), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "examples:" in out.stdout
+
+
+# --- the README fits one screen --------------------------------------------------------------------------------
+
+# GitHub's own README typography (github-markdown-css: 16 px / 1.5, headings, code and block margins), enough to
+# measure the rendered height; the README box is as wide as on a repository page in a 1280 px window.
+GITHUB_LIKE_CSS = """
+body { margin: 0; }
+.markdown-body { box-sizing: border-box; width: 894px; margin-left: 32px; padding: 32px; border: 1px solid #d0d7de;
+  font-family: -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; font-size: 16px;
+  line-height: 1.5; word-wrap: break-word; }
+.markdown-body > *:first-child { margin-top: 0 !important; }
+.markdown-body h1, .markdown-body h2 { margin: 24px 0 16px; font-weight: 600; line-height: 1.25;
+  padding-bottom: .3em; border-bottom: 1px solid #d1d9e0b3; }
+.markdown-body h1 { font-size: 2em; }
+.markdown-body h2 { font-size: 1.5em; }
+.markdown-body p, .markdown-body pre, .markdown-body ul, .markdown-body table { margin: 0 0 16px; }
+.markdown-body code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 85%;
+  padding: .2em .4em; }
+.markdown-body pre { padding: 16px; font-size: 85%; line-height: 1.45; overflow: auto; }
+.markdown-body pre code { font-size: 100%; padding: 0; }
+"""
+
+
+@pytest.mark.browser
+def test_the_readme_fits_above_the_fold_of_a_1280x800_window():
+    import markdown
+    from playwright.sync_api import sync_playwright
+
+    body = markdown.markdown((ROOT / "README.md").read_text(), extensions=["fenced_code", "tables"])
+    html = f"<!doctype html><meta charset=utf-8><style>{GITHUB_LIKE_CSS}</style><article class=markdown-body>{body}</article>"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_content(html)
+        bottom = page.evaluate("document.querySelector('article').getBoundingClientRect().bottom")
+        wide = page.evaluate("[...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth).length")
+        browser.close()
+    assert bottom <= 800, f"the README is {bottom:.0f} px tall rendered as on GitHub; one 1280x800 screen is 800"
+    assert wide == 0, "a line of the README's code blocks scrolls sideways at 1280 px: shorten its comment"
