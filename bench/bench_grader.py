@@ -1,6 +1,7 @@
 """Benchmark the autograder: N submissions of all six exercises graded in one batch on this machine.
 
     .venv/bin/python bench/bench_grader.py [--submissions 100] [--workers CPUs+1] [--nim-optimized URL --nim-generic URL]
+                                           [-e 1 -e 2 ...]   (only these exercises; without 4, no NIM is started)
 
 Submissions are a mix (reference, untouched starter, plausible wrong answers, crashing code), so every path of
 the grader is exercised. Exercise 4 runs live against one shared course NIM pair, started here (start-up is
@@ -30,15 +31,18 @@ def variants(course) -> list[dict[str, str]]:
     """Four kinds of submission; each maps exercise folder/entry -> file text."""
     ref = {f"{e.id}/{e.entry}": (e.solution_dir / e.entry).read_text() for e in course.exercises}
     starter = {f"{e.id}/{e.entry}": (e.exercise_dir / e.entry).read_text() for e in course.exercises}
-    wrong = dict(ref)
-    wrong["01-buy-or-build/answer.py"] = ref["01-buy-or-build/answer.py"].replace(
-        'if s["licence_cost_per_year"] > s["engineering_cost_saved_per_year"]:', "if False:")
-    wrong["02-cost-model/answer.py"] = ref["02-cost-model/answer.py"].replace(
-        ' + p["rebuild_weeks"] * p["versions_per_year"] * years', "")
-    wrong["06-triton-config/config.pbtxt"] = ref["06-triton-config/config.pbtxt"].replace("count: 2", "count: 1")
-    crashing = dict(ref)
-    crashing["03-diagnose-startup/answer.py"] = "import os\nos._exit(3)\n"
-    crashing["01-buy-or-build/answer.py"] = "def classify(s):\n    return s['no such key']\n"
+    wrong, crashing = dict(ref), dict(ref)
+    edits = [(wrong, "01-buy-or-build/answer.py", 'if s["licence_cost_per_year"] > s["engineering_cost_saved_per_year"]:',
+              "if False:"),
+             (wrong, "02-cost-model/answer.py", ' + p["rebuild_weeks"] * p["versions_per_year"] * years', ""),
+             (wrong, "06-triton-config/config.pbtxt", "count: 2", "count: 1")]
+    for kind, key, old, new in edits:
+        if key in kind:
+            kind[key] = kind[key].replace(old, new)
+    for key, text in (("03-diagnose-startup/answer.py", "import os\nos._exit(3)\n"),
+                      ("01-buy-or-build/answer.py", "def classify(s):\n    return s['no such key']\n")):
+        if key in crashing:
+            crashing[key] = text
     return [ref, starter, wrong, crashing]
 
 
@@ -48,8 +52,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
     ap.add_argument("--nim-optimized")
     ap.add_argument("--nim-generic")
+    ap.add_argument("-e", "--exercise", action="append", help="grade only this exercise (repeatable; default all)")
     args = ap.parse_args()
-    course = load_course(ROOT)
+    course = load_course(ROOT, args.exercise)
     tmp = Path(tempfile.mkdtemp(prefix="nimlab-bench-"))
     try:
         kinds = variants(course)
@@ -64,7 +69,8 @@ def main() -> int:
                                    ("course_nim_pair.generic", args.nim_generic)) if v}
         load0 = os.getloadavg()[0]
         t0 = time.monotonic()
-        with provide({"course_nim_pair"}, given) as resources:
+        needs = {r for e in course.exercises for r in e.resources}
+        with provide(needs, given) as resources:
             t_ready = time.monotonic()
             done = 0
 
@@ -82,7 +88,11 @@ def main() -> int:
         for i, r in enumerate(results):
             scores.setdefault(i % len(kinds), []).append(r.score)
         names = ["reference", "starter", "wrong", "crashing"]
-        print(f"course NIM pair ready in {t_ready - t0:.1f} s (not counted below)")
+        if needs:
+            print(f"live services ready in {t_ready - t0:.1f} s (not counted below)")
+        from nimlab.grader.sandbox import sandbox_mode
+
+        print(f"sandbox: {sandbox_mode()}; exercises: {', '.join(e.id for e in course.exercises)}")
         print(f"graded {len(results)} submissions x {len(course.exercises)} exercises "
               f"({len(results) * len(course.exercises)} exercise gradings; one sandbox per submission) "
               f"with {args.workers} workers on {os.cpu_count()} CPUs; load average before: {load0:.1f}")
