@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
                            help="which service (default: nim)")
             a.add_argument("-f", "--follow", action="store_true",
                            help="keep printing new lines as they are written, like tail -f (Ctrl-C stops)")
-            a.add_argument("-n", "--lines", type=int, default=200, help="how many of the last lines first (200)")
+            a.add_argument("-n", "--lines", type=int, default=200, help="how many of the last lines to show first")
         if name == "doctor":
             a.add_argument("--gpu", action="store_true", help="GPU and NGC_API_KEY are required, not optional")
             a.add_argument("--backend", choices=["local", "docker"], default="local",
