@@ -54,13 +54,13 @@ def test_ex2_forgetting_rebuilds_loses_exactly_its_points(tmp_path):
 
 
 def test_ex3_trusting_that_it_answers_loses_exactly_its_points(tmp_path):
-    """Always 'optimized'/'none': loses 'what happened' (2) and 'the fix' (1) on the 8 logs where something
-    went wrong (3 public, 5 hidden) and nothing else: 66 - 24."""
+    """Always 'optimized'/'none': loses 'what happened' (2) and 'the fix' (1) on the 10 logs where the profile
+    went wrong (4 public, 6 hidden), and the fix (1) where the batch size was forced to one: 92 - 31."""
     wrong = reference("03") + (
         "\n\n_ref = diagnose\n\n\ndef diagnose(log, metrics=None, benchmark=None):\n"
         "    d = _ref(log, metrics, benchmark)\n    d.update(finding='optimized', fix='none')\n    return d\n")
     ex = grade_one(tmp_path, "03", wrong)
-    assert ex.score == 66 - 24
+    assert ex.score == 92 - 31
 
 
 def test_ex5_latest_tag_no_gpu_no_required_key(tmp_path):

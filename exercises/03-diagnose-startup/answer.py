@@ -4,5 +4,5 @@ from __future__ import annotations
 
 
 def diagnose(log: str, metrics: str | None = None, benchmark: dict | None = None) -> dict:
-    """Return {"finding", "fix", "profile", "lora", "below_benchmark", "one_at_a_time"} as README.md defines."""
+    """Return {"finding", "fix", "pin", "profile", "lora", "below_benchmark", "one_at_a_time"} (README.md)."""
     raise NotImplementedError

@@ -11,34 +11,13 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from answer import diagnose  # noqa: E402
 
-ID = {  # stable ids as NIM prints them (here sha256 of the name, as in the course manifest)
-    "tensorrt_llm-h100-fp8-tp1-pp1-throughput": "46ef27889aed7f26cad41339a83b75844b0df138c544820071bde4c381abc7b8",
-    "tensorrt_llm-a100-bf16-tp1-pp1-throughput": "6af56319ec8bd0c7a0abf03bcc5bf1437584c9fa366aaf6b1c30a1736f2f791c",
-    "vllm-bf16-tp1-pp1": "45ee721cbf5797913ba0c5b1ccb5d21941987643d6a905a7f2d2f80388082210",
-    "vllm-bf16-tp1-pp1-lora": "5f00d8b2affafc45b460a16cdf654d7703d31ac9439fd6a67b342225286fe1b9",
-    "tensorrt_llm-h100-bf16-tp1-pp1-throughput-lora": "8c34f0884b5c9b5a3298e3045809449fcf584f75d1d9095ccbf11de05b437c1d",
-    "nimlab_inflight-cpu-fp32-tp1-pp1-throughput": "db0d0232575ef16d58c72af17e2526f8dda54c7d09be683e00a595f4fae0c4af",
-    "nimlab_generic-fp32-tp1-pp1": "b75bc796fcb439b7e94670c310276532c6c41596f8ed41e2565414a4e9c90276",
-}
-TAGS = {
-    "tensorrt_llm-h100-fp8-tp1-pp1-throughput": dict(feat_lora="false", gpu="H100_SXM", gpu_device="2330:10de",
-                                                     llm_engine="tensorrt_llm", pp="1", precision="fp8",
-                                                     profile="throughput", tp="1"),
-    "tensorrt_llm-a100-bf16-tp1-pp1-throughput": dict(feat_lora="false", gpu="A100_SXM4_80GB", gpu_device="20b2:10de",
-                                                      llm_engine="tensorrt_llm", pp="1", precision="bf16",
-                                                      profile="throughput", tp="1"),
-    "vllm-bf16-tp1-pp1": dict(feat_lora="false", llm_engine="vllm", pp="1", precision="bf16", tp="1"),
-    "vllm-bf16-tp1-pp1-lora": dict(feat_lora="true", feat_lora_max_rank="32", llm_engine="vllm", pp="1",
-                                   precision="bf16", tp="1"),
-    "tensorrt_llm-h100-bf16-tp1-pp1-throughput-lora": dict(feat_lora="true", feat_lora_max_rank="32", gpu="H100_SXM",
-                                                           gpu_device="2330:10de", llm_engine="tensorrt_llm",
-                                                           pp="1", precision="bf16", profile="throughput", tp="1"),
-    "nimlab_inflight-cpu-fp32-tp1-pp1-throughput": dict(cpu="x86_64_avx2", feat_lora="false",
-                                                        llm_engine="nimlab_inflight", pp="1", precision="fp32",
-                                                        profile="throughput", tp="1"),
-    "nimlab_generic-fp32-tp1-pp1": dict(feat_lora="false", llm_engine="nimlab_generic", pp="1", precision="fp32",
-                                        tp="1"),
-}
+from nimlab.nim.manifest import load_manifest  # noqa: E402
+
+MANIFEST = load_manifest()  # ids and tags as the course's list-model-profiles prints them (ids = sha256(name))
+ID = {p.name: p.id for p in MANIFEST.profiles}
+TAGS = {p.name: dict(p.tags) for p in MANIFEST.profiles}
+OPTIMIZED = "nimlab_native-cpu-int8-tp1-pp1-throughput"  # auto-selected on >= 2 usable AVX2 CPUs
+GENERIC = "nimlab_torch-fp32-tp1-pp1"
 
 
 def v1(name: str, valid: list[str], lora: bool = False, forced: bool = False, devices: str = "GPUs [0]") -> str:
@@ -73,18 +52,22 @@ def v2(name: str, lora: bool = False, extra_tags: dict[str, str] | None = None) 
     return "\n".join(out) + "\n"
 
 
-def course(name: str, forced: bool = False, cpus: str = "[0, 1]") -> str:
-    """The course NIM's own start-up log (nimlab.nim.selection.startup_lines)."""
+def course(name: str, forced: bool = False, cpus: str = "[0, 1]", max_num_seqs: int | None = None) -> str:
+    """The course NIM's own start-up log (nimlab.nim.selection.startup_lines, then nimlab.nim.server's lines)."""
     p = "INFO 2026-11-27 10:20:0{} selection.py:{}] {}"
     out = [p.format(0, 1, "Running NIM without LoRA. Only looking for compatible profiles that do not support LoRA.")]
     if forced:
         out.append(p.format(0, 2, f"Using the profile forced by NIM_MODEL_PROFILE: {ID[name]} ({name})"))
     else:
-        valid = [name] if "generic" in name else [name, "nimlab_generic-fp32-tp1-pp1"]
+        valid = [name] if name == GENERIC else [name, "nimlab_native-cpu-fp32-tp1-pp1-throughput", GENERIC]
         out.append(p.format(0, 3, f"Detected {len(valid)} compatible profile(s)."))
         out += [p.format(0, 4, f"Valid profile: {ID[v]} ({v}) on CPUs {cpus}") for v in valid]
     out.append(p.format(1, 5, f"Selected profile: {ID[name]} ({name})"))
     out += [p.format(1, 6, f"Profile metadata: {k}: {v}") for k, v in sorted(TAGS[name].items())]
+    s = "INFO 2026-11-27 10:20:0{} server.py:{}] {}"
+    if max_num_seqs is not None:
+        out.append(s.format(1, 65, f"NIM_PASSTHROUGH_ARGS overrides the profile: max_num_seqs 8 -> {max_num_seqs}"))
+    out.append(s.format(2, 72, "Preparing model workspace..."))
     return "\n".join(out) + "\n"
 
 
@@ -102,25 +85,35 @@ ERR_NOT_RUNNABLE = ("ERROR 2026-11-27 10:20:00 selection.py:9] NIM_MODEL_PROFILE
                     f"{ID['tensorrt_llm-h100-fp8-tp1-pp1-throughput']} (tensorrt_llm-h100-fp8-tp1-pp1-throughput), "
                     "which cannot run on this system: needs 1 2330:10de GPU(s), found 0 (no NVIDIA driver).\n")
 
+H100_FP8, L40S_FP8 = "tensorrt_llm-h100-fp8-tp1-pp1-throughput", "tensorrt_llm-l40s-fp8-tp1-pp1-throughput"
 PUBLIC = {
-    "1.x on H100, TensorRT-LLM engaged": (v1("tensorrt_llm-h100-fp8-tp1-pp1-throughput",
-                                             ["tensorrt_llm-h100-fp8-tp1-pp1-throughput", "vllm-bf16-tp1-pp1"]),
+    "1.x on H100, TensorRT-LLM engaged": (v1(H100_FP8, [H100_FP8, "vllm-bf16-tp1-pp1"]),
                                           None, {"published_tokens_per_s": 2000, "measured_tokens_per_s": 1930}),
+    "1.x on H100, vLLM chosen although TensorRT-LLM was valid": (
+        v1("vllm-bf16-tp1-pp1", [H100_FP8, "vllm-bf16-tp1-pp1"]), None,
+        {"published_tokens_per_s": 2000, "measured_tokens_per_s": 820}),
     "1.x on an A10G, vLLM selected": (v1("vllm-bf16-tp1-pp1", ["vllm-bf16-tp1-pp1"]), None,
                                       {"published_tokens_per_s": 2000, "measured_tokens_per_s": 760}),
     "1.x, NIM_MODEL_PROFILE names no profile": (ERR_UNKNOWN, None, None),
     "2.x with LoRA adapters on H100": (v2("vllm-bf16-tp1-pp1-lora", lora=True,
                                           extra_tags={"gpu": "H100_SXM", "gpu_device": "2330:10de"}), None, None),
-    "course NIM under taskset -c 0": (course("nimlab_generic-fp32-tp1-pp1", cpus="[0]"), metrics(1, 4200),
-                                      {"published_tokens_per_s": 70, "measured_tokens_per_s": 22}),
+    "course NIM under taskset -c 0": (course(GENERIC, cpus="[0]"), metrics(8, 4200),
+                                      {"published_tokens_per_s": 70, "measured_tokens_per_s": 31}),
 }
 HIDDEN = {
-    "course NIM on 2 CPUs": (course("nimlab_inflight-cpu-fp32-tp1-pp1-throughput"), metrics(8, 9000),
+    "course NIM on 2 CPUs": (course(OPTIMIZED), metrics(8, 9000),
                              {"published_tokens_per_s": 70, "measured_tokens_per_s": 66}),
-    "course NIM forced generic": (course("nimlab_generic-fp32-tp1-pp1", forced=True), metrics(1, 300), None),
+    "course NIM forced generic": (course(GENERIC, forced=True), metrics(8, 300), None),
+    "course NIM with its batch size forced to one": (course(OPTIMIZED, max_num_seqs=1), metrics(1, 2100),
+                                                     {"published_tokens_per_s": 70, "measured_tokens_per_s": 12}),
     "course NIM forced onto an H100 profile": (ERR_NOT_RUNNABLE, None, None),
+    "1.x on L40S, vLLM chosen although TensorRT-LLM was valid": (
+        v1("vllm-bf16-tp1-pp1", ["vllm-bf16-tp1-pp1", L40S_FP8]), None, None),
     "2.x on an L4: generic vLLM profile": (v2("vllm-bf16-tp1-pp1"), None,
                                             {"published_tokens_per_s": 1500, "measured_tokens_per_s": 610}),
+    "2.x on H100: optimized vllm profile": (v2("vllm-bf16-tp1-pp1", extra_tags={"gpu": "H100_SXM",
+                                                                                "gpu_device": "2330:10de"}),
+                                            None, {"published_tokens_per_s": 1500, "measured_tokens_per_s": 1460}),
     "1.x LoRA on an A10G: generic LoRA profile": (v1("vllm-bf16-tp1-pp1-lora", ["vllm-bf16-tp1-pp1-lora"], lora=True),
                                                   None, None),
     "1.x on A100, engaged but under the benchmark": (v1("tensorrt_llm-a100-bf16-tp1-pp1-throughput",
@@ -145,6 +138,9 @@ def tests(cases: dict) -> list[dict]:
         if bench:
             out.append({"name": f"{label}: against the benchmark", "points": 1, "check": "below_benchmark",
                         "call": call, "expect": want})
+        if want["fix"] == "pin_profile":
+            out.append({"name": f"{label}: the profile to pin", "points": 1, "check": "pin", "call": call,
+                        "expect": want})
         if met:
             out.append({"name": f"{label}: metrics", "points": 1, "check": "one_at_a_time", "call": call,
                         "expect": want})
