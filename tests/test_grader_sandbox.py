@@ -29,7 +29,7 @@ EXPECTED = {
     "host_view": (26, None),  # escaped: 0 (sees the checkout, /root, /run/lock ...)
     "exit_status": (18, "exited before this test ran"),  # 10 public + 8 hidden answered before its exit(4)
     "shared_lock_dir": (26, None),  # and nothing is left in /run/lock (test_nothing_was_written_outside)
-    "job_memory": (0, "MemoryError"),  # escaped: 26 (4 x 300 MiB held at once)
+    "job_memory": (0, None),  # escaped: 26 (4 x 300 MiB held at once); the cap itself: test_job_memory_...
     "sysv_shm": (26, None),  # and no segment reaches the host (test_no_ipc_or_process_outlives_its_job)
     "reporter_text": (0, None),  # and every report survives it (test_grader_reporters.py)
     "daemon": (26, None),  # and it is dead once its job is over
@@ -184,6 +184,31 @@ def test_sandbox_view_is_an_allow_list(tmp_path):
     if ROOT.parent == Path(sys.prefix).parents[1]:
         seen.discard(str(ROOT))  # an empty folder on the way to the venv (ROOT/.venv), nothing of the checkout
     assert seen == {"/var"} or seen == set(), seen  # /var holds only the empty /var/tmp mount point
+
+
+@pytest.mark.parametrize("cgroups", ["on", "off"])
+def test_job_memory_is_capped_as_a_whole(tmp_path, monkeypatch, cgroups):
+    """Three processes of 128 MiB each stay under every per-process limit; a 256 MiB job cap stops them, by the
+    job's cgroup where the host allows one, else by the grader's own accounting (NIMLAB_CGROUPS=off)."""
+    from nimlab.grader.sandbox import Job, Limits, Part, run_job
+
+    monkeypatch.setenv("NIMLAB_CGROUPS", cgroups)
+    (tmp_path / "answer.py").write_text(
+        "import os, time\n"
+        "def hog():\n"
+        "    kids = []\n"
+        "    for _ in range(3):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            b = b'1' * (128 << 20); time.sleep(1); os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    return [os.waitpid(p, 0)[1] for p in kids]\n")
+    part = Part("hog", tmp_path, "answer.py", [{"id": "h", "function": "hog"}], timeout_s=20, call_timeout_s=15)
+    out = run_job(Job((part,), Limits(job_memory_mb=256)))
+    survived = out.reports.get("h", {}).get("value")
+    assert out.memory_exceeded, (survived, out.parts)
+    assert survived != [0, 0, 0]
+    assert run_job(Job((part,), Limits(job_memory_mb=768))).reports["h"]["value"] == [0, 0, 0]
 
 
 def test_weak_mode_as_root_grades_kills_daemons_and_reaches_python_under_root(tmp_path, monkeypatch):
