@@ -1,4 +1,9 @@
-"""The engine's two real schedules over the same fp32 weights: same greedy tokens, different batching."""
+"""The engine's schedules: in-flight batching, V1 static batching, one at a time; and batch invariance.
+
+A request's greedy reply must not depend on its batch neighbours, on any precision: the int8 path quantizes
+activations per token (one scale per row), so a row's arithmetic is its own. Torch's stock dynamic
+quantization took one scale for the whole batch and broke this (11 of 12 replies changed inside a batch).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ PROMPTS = [
     "Tell me a fun fact about cats.",
     "How do rainbows form?",
     "Name a famous scientist.",
+    "Why is the sea salty?",
+    "Give me a tip for learning to cook.",
+    "What does a compiler do?",
+    "Describe autumn in one sentence.",
 ]
 
 pytestmark = pytest.mark.slow
@@ -55,21 +64,56 @@ def run_concurrently(engine: Engine, prompts: list[list[int]], params: SamplingP
     return results
 
 
-def test_inflight_and_serial_give_identical_greedy_tokens(loaded, prompt_ids):
-    params = SamplingParams(max_tokens=40, temperature=0)
-    outputs = {}
-    for name, seqs in (("serial", 1), ("inflight", 8)):
-        engine = Engine(loaded, max_num_seqs=seqs, kv_capacity_tokens=16384)
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_reply_does_not_depend_on_its_batch_neighbours(precision, prompt_ids):
+    """Concurrency 1 (each prompt alone) vs 12 prompts at once into 8 slots (mixed lengths, mid-flight joins)."""
+    import os
+    from pathlib import Path
+
+    model = load_model(precision, cache_dir=Path(os.environ["NIM_CACHE_PATH"]))
+    params = SamplingParams(max_tokens=32, temperature=0)
+    engine = Engine(model, max_num_seqs=8, kv_capacity_tokens=16384)
+    engine.start()
+    try:
+        alone = [[t for d in engine.generate(ids, params) for t in d.token_ids] for ids in prompt_ids]
+        assert engine.max_batch_seen == 1
+        together = run_concurrently(engine, prompt_ids, params)
+        assert engine.max_batch_seen == 8, "the prompts must have shared batches"
+    finally:
+        engine.stop()
+    assert all(alone)
+    same = sum(a == b for a, b in zip(alone, together, strict=True))
+    assert same == len(prompt_ids), f"{precision}: only {same}/{len(prompt_ids)} replies unchanged inside a batch"
+
+
+def test_v1_static_batching_admits_nobody_into_a_running_batch(loaded, prompt_ids):
+    """TensorRT-LLM's V1 is static batching, not one request at a time: late arrivals wait for the batch."""
+    long = SamplingParams(max_tokens=24, temperature=0, ignore_eos=True)
+    order: dict[str, list[str]] = {}
+    for mode, static in (("V1", True), ("inflight", False)):
+        engine = Engine(loaded, max_num_seqs=8, kv_capacity_tokens=16384, static_batching=static)
         engine.start()
+        events: list[str] = []
         try:
-            outputs[name] = run_concurrently(engine, prompt_ids, params)
-            outputs[name + "_batch"] = engine.max_batch_seen
+            def run_first(engine: Engine = engine, events: list[str] = events) -> None:
+                for _ in engine.generate(prompt_ids[0], long):
+                    events.append("A")
+
+            first = threading.Thread(target=run_first)
+            first.start()
+            while "A" not in events:
+                threading.Event().wait(0.01)
+            late = list(engine.generate(prompt_ids[1], SamplingParams(max_tokens=2, temperature=0)))
+            events.append("B-done")
+            first.join(timeout=300)
+            order[mode] = events
+            batch = engine.max_batch_seen
         finally:
             engine.stop()
-    assert outputs["serial_batch"] == 1, "the serial schedule must never batch"
-    assert outputs["inflight_batch"] > 1, "the in-flight schedule must have batched concurrent requests"
-    assert all(outputs["serial"]), "every request produced tokens"
-    assert outputs["serial"] == outputs["inflight"]
+        assert late and late[-1].finish_reason
+        assert batch == (1 if static else 2)
+    assert order["V1"][-1] == "B-done", "V1 let a request join a running batch"
+    assert order["inflight"][-1] == "A", "in-flight batching must admit the late request at once"
 
 
 def test_greedy_is_deterministic_and_sampling_follows_the_seed(loaded, prompt_ids):

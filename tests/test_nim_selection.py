@@ -7,15 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from course_profiles import BF16, GEN, GEN_LORA, OPT, OPT_FP32, OPT_LORA
 
 from nimlab.errors import ConfigError, ProfileError
 from nimlab.nim import hardware
 from nimlab.nim.hardware import GpuInfo, HardwareFacts
 from nimlab.nim.manifest import load_manifest
 from nimlab.nim.selection import select, startup_lines
-
-OPT = "nimlab_inflight-cpu-fp32-tp1-pp1-throughput"
-GEN = "nimlab_generic-fp32-tp1-pp1"
 
 LAPTOP = HardwareFacts(arch="x86_64", affinity_cpus=(0, 1), cgroup_cpu_quota=None,
                        cpu_flags=frozenset({"avx", "avx2", "fma"}), memory_total_gib=16, memory_available_gib=12,
@@ -40,11 +38,14 @@ def test_packaged_manifest_has_stable_ids_and_the_required_kinds(manifest):
         assert {"llm_engine", "precision", "tp", "pp", "feat_lora"} <= set(p.tags)
 
 
-def test_two_cpus_select_the_optimized_inflight_profile(manifest):
+def test_two_avx2_cpus_select_the_hardware_specific_int8_profile(manifest):
     sel = select(manifest, LAPTOP)
     assert sel.profile.name == OPT and sel.profile.runtime.schedule == "inflight"
-    assert [v.profile.name for v in sel.candidates] == [OPT, GEN]  # optimized before generic
+    # NIM 1.x order: hardware-specific before generic, then lower precision first
+    assert [v.profile.name for v in sel.candidates] == [OPT, OPT_FP32, GEN]
     assert not sel.fallback
+    with_bf16 = select(manifest, replace(LAPTOP, cpu_flags=LAPTOP.cpu_flags | {"avx512_bf16"}))
+    assert [v.profile.name for v in with_bf16.candidates] == [OPT, BF16, OPT_FP32, GEN]
 
 
 @pytest.mark.parametrize("facts", [
@@ -54,7 +55,9 @@ def test_two_cpus_select_the_optimized_inflight_profile(manifest):
 ], ids=["affinity", "cgroup-quota", "no-avx2"])
 def test_missing_capability_falls_back_to_generic_silently(manifest, facts):
     sel = select(manifest, facts)
-    assert sel.profile.name == GEN and sel.profile.runtime.schedule == "serial"
+    # the generic profile still batches in flight: a fallback costs engine speed, not scheduling
+    assert sel.profile.name == GEN and sel.profile.runtime.schedule == "inflight"
+    assert sel.profile.runtime.max_num_seqs == 8 and sel.profile.tags["precision"] == "fp32"
     assert sel.fallback
     lines = startup_lines(sel)
     assert f"Selected profile: {sel.profile.id} ({GEN})" in lines
@@ -89,14 +92,14 @@ def test_forcing_by_name_or_id_and_the_errors(manifest):
 
 def test_lora_wish_only_considers_lora_profiles(manifest):
     sel = select(manifest, LAPTOP, lora=True)
-    assert sel.profile.name == "nimlab_inflight-cpu-fp32-tp1-pp1-throughput-lora"
+    assert sel.profile.name == OPT_LORA
     assert all(v.profile.lora for v in sel.candidates)
     assert startup_lines(sel)[0] == ("Running NIM with LoRA enabled. Only looking for compatible profiles that "
                                      "support LoRA.")
     assert startup_lines(select(manifest, LAPTOP))[0].startswith("Running NIM without LoRA")
     # the LoRA version of the silent fallback: one usable CPU leaves only the generic LoRA profile
     fallback = select(manifest, replace(LAPTOP, affinity_cpus=(0,)), lora=True)
-    assert fallback.profile.name == "nimlab_generic-fp32-tp1-pp1-lora" and fallback.fallback
+    assert fallback.profile.name == GEN_LORA and fallback.fallback
     without = replace(manifest, profiles=tuple(p for p in manifest.profiles if not p.lora))
     with pytest.raises(ProfileError, match="supports LoRA"):
         select(without, LAPTOP, lora=True)

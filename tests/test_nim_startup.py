@@ -8,11 +8,9 @@ import sys
 
 import httpx
 import pytest
+from course_profiles import GEN, OPT
 
 from nimlab.lab.launch import course_nim, free_port
-
-OPT = "nimlab_inflight-cpu-fp32-tp1-pp1-throughput"
-GEN = "nimlab_generic-fp32-tp1-pp1"
 
 
 def nimlab(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -24,12 +22,14 @@ def nimlab(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -
 def test_one_usable_cpu_selects_the_generic_profile_and_logs_it():
     with course_nim(cpus="0") as nim:
         meta = httpx.get(nim.url + "/v1/metadata").json()
-        assert meta["selectedModelProfileName"] == GEN
-        assert meta["profileForced"] is False
+        assert meta["nimlab"]["selectedModelProfileName"] == GEN
+        assert meta["nimlab"]["profileForced"] is False
         log = nim.log()
         assert "Detected 1 compatible profile(s)." in log
         assert f"Selected profile: {meta['selectedModelProfileId']} ({GEN})" in log
-        assert "Profile metadata: llm_engine: nimlab_generic" in log
+        # how a learner reads the tags on a real NIM: the start-up lines (no hardware tag = generic)
+        assert "Profile metadata: llm_engine: nimlab_torch" in log and "Profile metadata: cpu:" not in log
+        assert "max_num_seqs=8" in log  # the fallback still batches
         # the lesson: it still answers, correctly
         r = httpx.post(nim.url + "/v1/chat/completions", timeout=120, json={
             "model": "HuggingFaceTB/SmolLM2-135M-Instruct", "temperature": 0, "max_tokens": 16,
@@ -60,6 +60,10 @@ def test_forcing_the_optimized_profile_on_one_cpu_fails_clearly():
 
 @pytest.mark.parametrize(("var", "value", "message"), [
     ("NIM_MAX_MODEL_LEN", "lots", "NIM_MAX_MODEL_LEN='lots' is not an integer"),
+    ("NIM_PASSTHROUGH_ARGS", "--tensor-parallel-size 2", "the course NIM's engine does not take '--tensor-parallel-size'"),
+    ("NIM_PASSTHROUGH_ARGS", "--max-num-seqs", "--max-num-seqs needs a value"),
+    ("NIM_PASSTHROUGH_ARGS", "--max-num-seqs 0", "--max-num-seqs=0 is out of range"),
+    ("NIMLAB_NIM_EXTENSIONS", "maybe", "NIMLAB_NIM_EXTENSIONS='maybe' is neither on nor off"),
     ("NIM_LOG_LEVEL", "LOUD", "NIM_LOG_LEVEL='LOUD' is not a log level"),
     ("NIM_SERVER_PORT", "70000", "NIM_SERVER_PORT=70000 is out of range"),
 ])

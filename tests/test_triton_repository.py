@@ -162,8 +162,12 @@ def test_errors_cross_the_triton_boundary_with_type_and_param() -> None:
 
 
 def test_engine_settings_mirror_trtllm_batching_strategy() -> None:
-    assert EngineSettings.from_parameters({"batching_strategy": "V1", "max_num_seqs": "8"}).engine_max_num_seqs == 1
-    assert EngineSettings.from_parameters({"max_num_seqs": "4"}).engine_max_num_seqs == 4
+    v1 = EngineSettings.from_parameters({"batching_strategy": "V1", "max_num_seqs": "8"})
+    assert v1.static_batching and v1.max_num_seqs == 8  # V1 is static batching, not one request at a time
+    inflight = EngineSettings.from_parameters({"max_num_seqs": "4", "precision": "int8"})
+    assert not inflight.static_batching and inflight.max_num_seqs == 4 and inflight.precision == "int8"
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        EngineSettings.from_parameters({"precision": "fp8"})
     with pytest.raises(ConfigError, match="batching_strategy must be one of"):
         EngineSettings.from_parameters({"batching_strategy": "inflight"})
     with pytest.raises(ConfigError, match="kv_cache_tokens must be an integer"):

@@ -4,9 +4,13 @@ Each loop iteration admits waiting requests while a sequence slot and KV-pool ro
 newcomers together, then runs one decode step over every active sequence. Finished sequences leave the
 batch at once, so a short request never waits for a long one.
 
-`max_num_seqs=1` gives the other real schedule, one request at a time: the same code, the same fp32
-weights, no batching. Under greedy decoding both schedules produce the same tokens; only the speed differs,
-which is why a fallback to the generic profile is invisible to a correctness check.
+`static_batching=True` is TensorRT-LLM's `V1` batching strategy: a batch is admitted only when the engine
+is empty and runs until its last sequence finishes (no admission mid-batch). `max_num_seqs=1` runs one
+request at a time, which is what NIM 2.x's `--max-num-seqs 1` passthrough does by mistake.
+
+A row's tokens never depend on its batch neighbours on the int8 path (per-token scales, exact integer
+sums); `tests/test_engine_schedules.py` holds every precision to identical greedy replies at
+concurrency 1 and inside a batch of 8.
 """
 
 from __future__ import annotations
@@ -148,6 +152,7 @@ class Engine:
         kv_capacity_tokens: int,
         max_queue: int = 64,
         max_model_len: int | None = None,
+        static_batching: bool = False,
     ) -> None:
         if max_num_seqs < 1:
             raise EngineError("max_num_seqs must be at least 1")
@@ -155,6 +160,7 @@ class Engine:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.max_num_seqs = max_num_seqs
+        self.static_batching = static_batching
         self.kv_capacity = kv_capacity_tokens
         self.max_queue = max_queue
         self.max_model_len = min(max_model_len or loaded.max_context, loaded.max_context)
@@ -340,6 +346,8 @@ class Engine:
 
     def _admit(self) -> list[_Seq]:
         new: list[_Seq] = []
+        if self.static_batching and self._seqs:
+            return new  # V1: the running batch finishes before the next one is admitted
         while self._waiting and len(self._seqs) + len(new) < self.max_num_seqs:
             need = len(self._waiting[0].prompt_ids) + self._waiting[0].params.max_tokens
             if self._kv_reserved + need > self.kv_capacity:

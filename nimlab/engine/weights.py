@@ -101,6 +101,9 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
     except Exception as exc:  # transformers raises many types; translate at the edge
         raise ModelLoadError(f"could not load the model: {exc}", hint="run `bash scripts/setup.sh` again") from exc
     model = apply_precision(model, precision, tokenizer).eval()
+    from nimlab.engine.attention import use_rowwise_attention
+
+    use_rowwise_attention(model)  # a reply must not depend on its batch neighbours (attention.py says why)
     eos = {int(tokenizer.eos_token_id)}
     gen_eos = getattr(model.generation_config, "eos_token_id", None)
     if isinstance(gen_eos, int):

@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # the engine (and torch) load only where needed: the llm mode
     from nimlab.engine import Delta, Engine, SamplingParams
 
 # ---- the engine's schedule, named as TensorRT-LLM names it ------------------------------------------------
-# TensorRT-LLM's `batching_strategy` parameter: "inflight_fused_batching" (continuous batching) or "V1"
-# (one request at a time). Ours maps onto the engine's max_num_seqs.
+# TensorRT-LLM's `batching_strategy` parameter: "inflight_fused_batching" (continuous batching: requests join
+# and leave the batch at every step) or "V1" (static batching: a batch forms when the engine is idle and runs
+# until its last request ends). Neither means one request at a time: that is max_num_seqs 1.
 BATCHING_STRATEGIES = ("inflight_fused_batching", "V1")
 
 
@@ -38,10 +39,11 @@ class EngineSettings:
     max_model_len: int = 2048
     engine_threads: int = 1  # torch intra-op threads, as the course NIM's profiles set them
     cache_dir: Path | None = None
+    precision: str = "fp32"  # the engine you "build": fp32, or int8 like the NIM's optimized profile
 
     @property
-    def engine_max_num_seqs(self) -> int:
-        return 1 if self.batching_strategy == "V1" else self.max_num_seqs
+    def static_batching(self) -> bool:
+        return self.batching_strategy == "V1"
 
     @classmethod
     def from_parameters(cls, params: dict[str, str]) -> EngineSettings:
@@ -62,8 +64,14 @@ class EngineSettings:
                 raise ConfigError(f"parameter {key} must be at least 1, not {value}")
             return value
 
+        from nimlab.engine.precision import PRECISIONS
+
+        precision = params.get("precision", "fp32").strip() or "fp32"
+        if precision not in PRECISIONS:
+            raise ConfigError(f"parameter precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         return cls(
             batching_strategy=strategy,
+            precision=precision,
             max_num_seqs=integer("max_num_seqs", cls.max_num_seqs),
             kv_cache_tokens=integer("kv_cache_tokens", cls.kv_cache_tokens),
             max_queue=integer("max_queue_size", cls.max_queue),

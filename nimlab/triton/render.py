@@ -31,7 +31,9 @@ KNOBS: dict[str, str] = {
     "preprocessing_instance_count": "copies of preprocessing",
     "postprocessing_instance_count": "copies of postprocessing",
     "bls_instance_count": "copies of llm_bls",
-    "batching_strategy": "inflight_fused_batching (continuous batching) or V1 (one request at a time)",
+    "batching_strategy": "inflight_fused_batching (continuous batching) or V1 (static batching: no request "
+                         "joins a running batch)",
+    "precision": "the engine's precision: fp32, or int8 (W8A8, the course NIM's optimized profile)",
     "max_num_seqs": "the engine's in-flight batch cap",
     "kv_cache_tokens": "the engine's KV pool, in tokens",
     "max_queue_size": "requests the engine queues before answering rate_limit_exceeded",
@@ -41,7 +43,8 @@ KNOBS: dict[str, str] = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # What the lesson calls the tuned hand-built stack: the same schedule as the course NIM's optimized profile.
+    # What the lesson calls the tuned hand-built stack: the same engine as the course NIM's optimized profile
+    # (int8, in-flight batching), as a hand-built TensorRT-LLM engine can be built in FP8 like NIM's.
     "tuned": {
         "max_batch_size": 8,
         "decoupled_mode": True,
@@ -60,8 +63,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_model_len": 2048,
         "engine_threads": 1,
         "cache_dir": "",
+        "precision": "int8",
     },
-    # Out of the box with nothing turned: one instance, no dynamic batching, one request at a time (V1).
+    # Out of the box with nothing turned: one instance, no dynamic batching, V1 static batching with a batch
+    # cap of one (so one request at a time), the default fp32 engine.
     "untuned": {
         "max_batch_size": 1,
         "decoupled_mode": True,
@@ -80,6 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_model_len": 2048,
         "engine_threads": 1,
         "cache_dir": "",
+        "precision": "fp32",
     },
 }
 

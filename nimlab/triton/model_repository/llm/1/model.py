@@ -41,9 +41,10 @@ class TritonPythonModel:
         import torch
 
         torch.set_num_threads(settings.engine_threads)
-        loaded = load_model("fp32", cache_dir=settings.cache_dir)
-        engine = Engine(loaded, max_num_seqs=settings.engine_max_num_seqs, kv_capacity_tokens=settings.kv_cache_tokens,
-                        max_queue=settings.max_queue, max_model_len=settings.max_model_len)
+        loaded = load_model(settings.precision, cache_dir=settings.cache_dir)
+        engine = Engine(loaded, max_num_seqs=settings.max_num_seqs, kv_capacity_tokens=settings.kv_cache_tokens,
+                        max_queue=settings.max_queue, max_model_len=settings.max_model_len,
+                        static_batching=settings.static_batching)
         engine.start()
         warm = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
         for _ in engine.generate(warm, SamplingParams(max_tokens=2, temperature=0)):
@@ -51,7 +52,8 @@ class TritonPythonModel:
         self.max_model_len = engine.max_model_len
         self.host = logic.EngineHost(engine)
         pb_utils.Logger.log_info(f"llm: engine ready, batching_strategy={settings.batching_strategy} "
-                                 f"max_num_seqs={settings.engine_max_num_seqs} kv_cache_tokens={settings.kv_cache_tokens}")
+                                 f"max_num_seqs={settings.max_num_seqs} precision={settings.precision} "
+                                 f"kv_cache_tokens={settings.kv_cache_tokens}")
 
     def _sender(self, request):
         """send(delta, error, final) for one request: Triton responses on its response sender."""
