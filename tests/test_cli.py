@@ -150,6 +150,24 @@ def test_workshop_status_takes_json():
     assert args.json is True and args.action == "status"
 
 
+@pytest.mark.docker
+def test_workshop_status_json_of_a_room_whose_hub_is_down(tmp_path):
+    """A room's settings and token on disk, no hub running: JSON says so (exit 1), the table says DOWN (exit 0)."""
+    from nimlab.workshop.config import WorkshopConfig
+
+    cfg = WorkshopConfig(name="nimlab-ws-json", state_dir=tmp_path)
+    cfg.room_dir.mkdir(parents=True)
+    (cfg.room_dir / "room.json").write_text(cfg.to_json())
+    (cfg.room_dir / "admin_token").write_text("not-a-real-token")
+    args = ("workshop", "status", "--name", cfg.name, "--state-dir", str(tmp_path))
+    out = nimlab(*args, "--json")
+    doc = json.loads(out.stdout)
+    assert out.returncode == 1 and doc["room"] == cfg.name and doc["hub"] == {"up": False, "url": None}
+    assert doc["nim"]["mode"] == "shared" and doc["learners"] == [] and doc["nim"]["usage"] is None
+    table = nimlab(*args)
+    assert table.returncode == 0 and f"room {cfg.name}: hub DOWN" in table.stdout
+
+
 # --- lab logs -f -----------------------------------------------------------------------------------------------
 
 def test_lab_logs_follow_prints_new_lines_until_ctrl_c(tmp_path):
