@@ -318,3 +318,42 @@ def test_symlinks_into_solutions_are_not_followed(tmp_path):
     for path in (tmp_path / "linky", zpath):
         res = grade_submission(path, course("01"))
         assert res.score == 0 and "not submitted" in res.exercises[0].message
+
+
+def test_only_the_bridged_service_is_reachable(tmp_path):
+    """A live service the manifest names answers on its own 127.0.0.1 port inside; another service listening on
+    the host's loopback does not (the sandbox's loopback is its own)."""
+    import http.server
+
+    from nimlab.grader.sandbox import Job, Part, run_job
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the bridged service")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello) for _ in range(2)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    bridged, other = (f"http://127.0.0.1:{s.server_port}" for s in servers)
+    (tmp_path / "answer.py").write_text(
+        "import urllib.request\n"
+        "def fetch(url):\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(url, timeout=3).read().decode()\n"
+        "    except OSError as e:\n"
+        "        return type(e).__name__\n")
+    calls = [{"id": "a", "function": "fetch", "args": [bridged + "/"]},
+             {"id": "b", "function": "fetch", "args": [other + "/"]}]
+    try:
+        for _ in range(3):  # the pipe numbering once depended on how many sockets the bridges had opened
+            out = run_job(Job((Part("svc", tmp_path, "answer.py", calls, timeout_s=15),), services=(bridged,)))
+            assert out.reports["a"]["value"] == "hello from the bridged service", out.reports
+            assert out.reports["b"]["value"] == "URLError", out.reports
+    finally:
+        for s in servers:
+            s.shutdown()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import io
 import json
@@ -225,8 +226,9 @@ def _spawn(part: dict, job: dict, down_r: int, up_w: int) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            os.dup2(down_r, 3)
-            os.dup2(up_w, 4)
+            hi_r, hi_w = fcntl.fcntl(down_r, fcntl.F_DUPFD, 100), fcntl.fcntl(up_w, fcntl.F_DUPFD, 100)
+            os.dup2(hi_r, 3)  # through high numbers: either pipe end may itself be fd 3 or 4
+            os.dup2(hi_w, 4)
             os.closerange(5, 65536)
             os.setsid()
             _boot.enter_exercise(ex)
@@ -334,7 +336,9 @@ def _run_part(part: dict, job: dict, report: Any) -> dict[str, Any]:
 
 def job_main(cfg: dict) -> None:
     job = json.loads(sys.stdin.buffer.read())
-    os.close(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # fd 0 stays taken, so no pipe of ours ends up there
+    os.close(devnull)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ctypes
 
