@@ -1,65 +1,136 @@
-"""Exercise 4 graded live against real course NIMs (optimized and generic): the reference passes, the
-untouched starter scores zero, and "it answers, so it's fine" loses exactly the fallback points."""
+"""Exercise 4 graded live against real course NIMs the grader starts (extensions off: published fields only):
+the reference gets full marks; the old rule (hardware tag + num_request_max), a profile-name-prefix rule and
+"it answers, so it's fine" each lose the points of the case they misjudge; the untouched starter scores zero.
+Exercise 6 runs on the real Triton."""
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 from grader_helpers import ROOT, course, reference, submission
 
 from nimlab.grader.grade import Options, grade_batch
-from nimlab.grader.resources import describe_pair
+from nimlab.grader.resources import MANIFEST_2X, course_nims, describe
+from nimlab.nim.manifest import load_manifest
 
 pytestmark = pytest.mark.slow
+EX = "04-fallback-healthcheck"
 
-NAIVE = '''
+
+def _profiles() -> dict[str, dict]:
+    """id -> {name, tags}, as a learner records it from `list-model-profiles` of both NIM images."""
+    return {p.id: {"name": p.name, "tags": dict(p.tags)}
+            for m in (load_manifest(), load_manifest(MANIFEST_2X)) for p in m.profiles}
+
+
+# Each wrong answer reuses the reference for the fields and changes only the judgement, so what it loses is
+# exactly the cases its rule misjudges.
+OLD_RULE = """
+_reference = check_nim
+PROFILES = {profiles}
+
+
+def check_nim(base_url, expected_profile_id=None, baseline_tok_s=None):
+    out = _reference(base_url, expected_profile_id, None)
+    if out["ready"]:  # the old rule: a hardware tag and num_request_max > 1 = optimized, else a fallback
+        tags = PROFILES.get(out["profile_id"], {{}}).get("tags", {{}})
+        hardware = "gpu" in tags or "cpu" in tags
+        out["verdict"] = "healthy" if hardware and out["batching"] is not False else "fallback"
+    return out
+"""
+NAME_PREFIX = """
+_reference = check_nim
+PROFILES = {profiles}
+
+
+def check_nim(base_url, expected_profile_id=None, baseline_tok_s=None):
+    out = _reference(base_url, None, baseline_tok_s)
+    if out["ready"]:
+        out["expected"] = out["profile_id"] == expected_profile_id
+        name = PROFILES.get(out["profile_id"], {{}}).get("name", "")
+        if name.startswith(("vllm", "sglang", "nimlab_torch")):  # "a vllm profile is the generic fallback"
+            out["verdict"] = "fallback"
+    return out
+"""
+NAIVE = """
 import urllib.request
 
 
-def check_nim(base_url):
+def check_nim(base_url, expected_profile_id=None, baseline_tok_s=None):
     try:
         ok = urllib.request.urlopen(base_url + "/v1/health/ready", timeout=5).status == 200
     except OSError:
         ok = False
-    return {"ready": ok, "optimized": ok, "profile": None, "reason": "it answers, so it is fine"}
-'''
+    return {"ready": ok, "profile_id": None, "expected": None, "batching": None, "tok_s": None,
+            "verdict": "healthy" if ok else "not_ready", "reason": "it answers, so it is fine"}
+"""
 
 
 @pytest.fixture(scope="module")
-def graded(nim_optimized, nim_generic, tmp_path_factory):
+def nims():
+    with course_nims() as res:
+        yield res
+
+
+@pytest.fixture(scope="module")
+def graded(nims, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
-    ex = "04-fallback-healthcheck"
-    subs = [submission(tmp, "reference", {f"{ex}/answer.py": reference("04")}),
-            submission(tmp, "starter", {f"{ex}/answer.py": (ROOT / "exercises" / ex / "answer.py").read_text()}),
-            submission(tmp, "naive", {f"{ex}/answer.py": NAIVE})]
-    resources = describe_pair(nim_optimized.url, nim_generic.url)
-    results = grade_batch(subs, course("04"), Options(resources=resources), workers=2)
+    ref = reference("04")
+    table = json.dumps(_profiles())
+    subs = [submission(tmp, "reference", {f"{EX}/answer.py": ref}),
+            submission(tmp, "starter", {f"{EX}/answer.py": (ROOT / "exercises" / EX / "answer.py").read_text()}),
+            submission(tmp, "old_rule", {f"{EX}/answer.py": ref + OLD_RULE.format(profiles=table)}),
+            submission(tmp, "name_prefix", {f"{EX}/answer.py": ref + NAME_PREFIX.format(profiles=table)}),
+            submission(tmp, "naive", {f"{EX}/answer.py": NAIVE})]
+    results = grade_batch(subs, course("04"), Options(resources=nims), workers=2)
     return {r.submission: r for r in results}
 
 
-def test_reference_passes_live(graded):
+def lost(res) -> set[str]:
+    return {t.name for t in res.tests if not t.passed}
+
+
+def test_the_grader_serves_only_published_metadata(nims):
+    for kind in ("optimized", "generic", "twox", "serial"):
+        meta = httpx.get(nims[f"course_nims.{kind}"] + "/v1/metadata", timeout=10).json()
+        assert "nimlab" not in meta and "selectedModelProfileId" in meta, kind
+
+
+def test_reference_gets_full_marks_live(graded):
     res = graded["reference"]
-    assert res.score == res.max_score == 12, [(t.name, t.feedback) for t in res.tests]
+    assert res.score == res.max_score == 26, [(t.name, t.feedback) for t in res.tests if not t.passed]
 
 
 def test_starter_scores_zero_live(graded):
     assert graded["starter"].score == 0
 
 
+def test_old_rule_misses_the_misconfiguration_and_the_slow_nim(graded):
+    """Hardware tag + num_request_max: calls the forced batch size a fallback and never measures speed."""
+    assert lost(graded["old_rule"]) == {"batch size forced to one: verdict", "right profile, under the baseline: verdict"}
+
+
+def test_name_prefix_rule_flags_a_healthy_nim_2x(graded):
+    assert lost(graded["name_prefix"]) == {"healthy NIM 2.x (vllm-* profiles): verdict"}
+
+
 def test_it_answers_so_its_fine_is_caught(graded):
-    """Keeps: both 'it answers' (1+1), 'recognised as optimized' (3, by luck), unreachable (2) = 7.
-    Loses: the generic NIM not caught (3) and both profile names (1+1)."""
     res = graded["naive"]
-    assert res.score == 7
-    lost = {t.name for t in res.tests if not t.passed}
-    assert lost == {"generic profile: caught as a fallback", "generic profile: names the profile",
-                    "optimized profile: names the profile"}
+    assert {"fallback that still batches: verdict", "batch size forced to one: verdict",
+            "right profile, under the baseline: verdict"} <= lost(res)
+    assert res.score < res.max_score / 2
 
 
-def test_grader_refuses_a_mislabelled_pair(nim_optimized, nim_generic):
+def test_grader_refuses_a_mislabelled_case(nims):
     from nimlab.errors import ServiceError
 
-    with pytest.raises(ServiceError):
-        describe_pair(nim_generic.url, nim_optimized.url)
+    urls = {k: nims[f"course_nims.{k}"] for k in ("optimized", "generic", "twox", "serial")}
+    with pytest.raises(ServiceError, match="generic"):
+        describe({**urls, "generic": urls["optimized"]})
+    with pytest.raises(ServiceError, match="serial"):
+        describe({**urls, "serial": urls["twox"]})
 
 
 def test_triton_config_on_the_real_triton(tmp_path):

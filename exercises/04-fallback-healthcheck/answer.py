@@ -1,8 +1,8 @@
-"""Exercise 4: a health check that catches a NIM serving from a generic (fallback) profile (see README.md)."""
+"""Exercise 4: a health check that is right on real NIMs (see README.md)."""
 
 from __future__ import annotations
 
 
-def check_nim(base_url: str) -> dict:
-    """Return {"ready": bool, "optimized": bool, "profile": str | None, "reason": str} for the NIM at base_url."""
+def check_nim(base_url: str, expected_profile_id: str | None = None, baseline_tok_s: float | None = None) -> dict:
+    """Return {"ready", "profile_id", "expected", "batching", "tok_s", "verdict", "reason"} as README.md defines."""
     raise NotImplementedError

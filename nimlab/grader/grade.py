@@ -34,18 +34,22 @@ _VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 
 @dataclass(frozen=True)
 class Options:
-    resources: dict[str, str] = field(default_factory=dict)  # "course_nim_pair.optimized" -> URL, ...
+    resources: dict[str, Any] = field(default_factory=dict)  # "course_nims.optimized" -> URL, numbers too
     hide: tuple[str, ...] = ()  # extra paths the sandbox must not see (solutions are always hidden)
     single: str | None = None  # the submission holds only this exercise (its files at the top)
 
 
-def _subst(obj: Any, resources: dict[str, str], used: set[str]) -> Any:
+def _subst(obj: Any, resources: dict[str, Any], used: set[str]) -> Any:
     if isinstance(obj, str):
+        whole = _VAR.fullmatch(obj)  # "${x}" alone keeps the resource's type (a measured baseline is a number)
+        if whole and whole.group(1) in resources and not isinstance(resources[whole.group(1)], str):
+            used.add(whole.group(1))
+            return resources[whole.group(1)]
         def repl(m: re.Match[str]) -> str:
             if m.group(1) not in resources:
                 raise KeyError(f"resource {m.group(1)} is not available")
             used.add(m.group(1))
-            return resources[m.group(1)]
+            return str(resources[m.group(1)])
         return _VAR.sub(repl, obj)
     if isinstance(obj, list):
         return [_subst(v, resources, used) for v in obj]
@@ -54,7 +58,7 @@ def _subst(obj: Any, resources: dict[str, str], used: set[str]) -> Any:
     return obj
 
 
-def _call_for(spec: ExerciseSpec, test: TestSpec, resources: dict[str, str], used: set[str]) -> dict[str, Any] | None:
+def _call_for(spec: ExerciseSpec, test: TestSpec, resources: dict[str, Any], used: set[str]) -> dict[str, Any] | None:
     call = _subst(test.call, resources, used)
     if call.get("read"):
         return None
@@ -163,7 +167,7 @@ def grade_exercises(plans: list[_Plan], opts: Options, hide: tuple[str, ...]) ->
     outcome = None
     if parts:
         used = {k for plan in plans if _part(plan) is not None for k in plan.used}
-        services = tuple(sorted({opts.resources[k] for k in used if opts.resources[k].startswith("http")}))
+        services = tuple(sorted({v for k in used if isinstance(v := opts.resources[k], str) and v.startswith("http")}))
         outcome = run_job(Job(parts, Limits(), hide, services))
     seconds = time.monotonic() - started
     return [_result(plan, outcome, opts, seconds) for plan in plans]

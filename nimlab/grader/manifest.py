@@ -10,7 +10,7 @@ The grader knows an exercise only through this file:
     memory_mb: 1024                  # address-space limit per process in the sandbox
     checks: checks.py                # trusted check functions, run by the grader outside the sandbox
     commands: {name: [argv...]}      # programs the sandbox may run on the learner's file ({entry}, {bin:NAME})
-    resources: [course_nim_pair]     # live services the grader starts and bridges into the sandbox
+    resources: [course_nims]         # live services the grader starts and bridges into the sandbox
     optional_resources: [triton_live]  # live checks run only with `nimlab grade --live triton_live`
     test_sets:                       # files of tests; public ones ship to learners
       - {file: public_cases.yaml, where: exercise, visibility: visible}

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import re
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -43,9 +42,12 @@ CASES: dict[str, dict[str, str]] = {
     "serial": {"NIM_PASSTHROUGH_ARGS": "--max-num-seqs 1"},
 }
 LEGACY = {"course_nim_pair.optimized": "optimized", "course_nim_pair.generic": "generic"}  # `--nim-*` URLs
-PROBE_STREAMS, PROBE_TOKENS = 4, 32  # the probe exercise 4's README defines
-PROBE_PROMPT = "Count from one to one hundred in words, separated by commas."
-SLOW_FACTOR = 3.0  # the "slow" case: the healthy NIM against a baseline this many times what it delivers
+PROBE_STREAMS, PROBE_TOKENS, PROBE_DEADLINE_S = 4, 32, 5.0  # the probe exercise 4's README defines
+PROBE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+# The "slow" case: the healthy optimized NIM judged against a baseline this many times the best it delivered
+# here (a baseline recorded on a far bigger host). Solo probes run up to ~2.5x the two-probe baseline on a
+# loaded 2-core host, so 8x stays below the 60% line whatever the load.
+SLOW_FACTOR = 8.0
 
 
 def num_request_max(url: str) -> float | None:
@@ -54,24 +56,30 @@ def num_request_max(url: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def probe_tok_s(url: str, streams: int = PROBE_STREAMS, max_tokens: int = PROBE_TOKENS) -> float:
-    """Output tokens/s over `streams` concurrent streaming chat requests (the README's probe, run by the grader)."""
+def probe_tok_s(url: str, streams: int = PROBE_STREAMS, max_tokens: int = PROBE_TOKENS,
+                deadline_s: float = PROBE_DEADLINE_S) -> float:
+    """Output tokens/s over `streams` concurrent streaming chat requests, read until done or `deadline_s`
+    (the README's probe, run by the grader): usage when a stream finished, else its content chunks."""
     base = url.rstrip("/")
     model = httpx.get(base + "/v1/models", timeout=10).json()["data"][0]["id"]
     counts = [0] * streams
+    start = time.monotonic()
 
     def one(i: int) -> None:
         body = {"model": model, "messages": [{"role": "user", "content": PROBE_PROMPT}], "max_tokens": max_tokens,
                 "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-        with httpx.stream("POST", base + "/v1/chat/completions", json=body, timeout=30) as r:
+        with httpx.stream("POST", base + "/v1/chat/completions", json=body, timeout=deadline_s + 5) as r:
             for line in r.iter_lines():
                 if line.startswith("data:") and not line.endswith("[DONE]"):
-                    usage = json.loads(line[5:]).get("usage")
-                    if usage:
-                        counts[i] = int(usage["completion_tokens"])
+                    event = json.loads(line[5:])
+                    if event.get("usage"):
+                        counts[i] = int(event["usage"]["completion_tokens"])
+                    elif any((c.get("delta") or {}).get("content") for c in event.get("choices") or ()):
+                        counts[i] += 1
+                if time.monotonic() - start > deadline_s:
+                    break
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
-    start = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
@@ -106,7 +114,8 @@ def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
     """The resource map for exercise 4's cases, after verifying each target's ground truth.
 
     The baseline is what the healthy optimized NIM sustains with the README's probe while a second probe runs
-    on the 2.x-style NIM (the load of two graders at once, as `grade_batch` runs them): the median of `rounds`.
+    on the 2.x-style NIM (the load of two graders at once, as `grade_batch` runs them): the lowest of `rounds`,
+    so a healthy NIM probed alone, or beside one other probe, clears 60% of it.
     """
     urls = {k: v.rstrip("/") for k, v in urls.items()}
     manifests = {k: load_manifest(MANIFEST_2X) if k == "twox" else load_manifest() for k in CASES}
@@ -125,7 +134,7 @@ def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
         for t in threads:
             t.join()
         pairs.append(got)
-    baseline = statistics.median(p["optimized"] for p in pairs)
+    baseline = min(p["optimized"] for p in pairs)
     best = max(max(p.values()) for p in pairs)
     if baseline <= 0:
         raise ServiceError(f"the optimized course NIM at {urls['optimized']} streamed no tokens to the probe",
