@@ -24,8 +24,8 @@ def nim_optimized():
 
 @pytest.fixture(scope="session")
 def nim_generic():
-    """The course NIM forced onto its generic profile (same weights, one request at a time)."""
-    with course_nim(env={"NIM_MODEL_PROFILE": "nimlab_generic-fp32-tp1-pp1"}) as running:
+    """The course NIM forced onto its generic profile (plain fp32 engine, batching in flight too)."""
+    with course_nim(env={"NIM_MODEL_PROFILE": "nimlab_torch-fp32-tp1-pp1"}) as running:
         yield running
 
 

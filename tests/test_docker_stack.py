@@ -22,8 +22,8 @@ from nimlab.lab.launch import free_port
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERIC = "nimlab_generic-fp32-tp1-pp1"
-OPTIMIZED = "nimlab_inflight-cpu-fp32-tp1-pp1-throughput"
+GENERIC = "nimlab_torch-fp32-tp1-pp1"
+OPTIMIZED = "nimlab_native-cpu-int8-tp1-pp1-throughput"
 PROMPT = [{"role": "user", "content": "Name three colours of the rainbow."}]
 ANSWERS: dict[str, str] = {}
 
@@ -128,7 +128,7 @@ def test_openai_sdk_against_both_stacks(stack):
     ANSWERS["nim"] = greedy(nim)
     ANSWERS["hand-built"] = greedy(hand_built)
     assert ANSWERS["nim"].strip() and ANSWERS["hand-built"].strip()
-    assert ANSWERS["nim"] == ANSWERS["hand-built"], "same weights, greedy decoding: the same tokens on both stacks"
+    assert ANSWERS["nim"] == ANSWERS["hand-built"], "same int8 engine and weights, greedy decoding: the same tokens on both stacks"
     for c in (nim, hand_built):  # streaming, as the benchmark and the labs use it
         model = c.models.list().data[0].id
         chunks = list(c.chat.completions.create(model=model, messages=PROMPT, temperature=0, max_tokens=24,

@@ -129,7 +129,7 @@ def test_ex7_hidden_scenarios_show_names_and_points_only(tmp_path):
     c = course("07")
     res = grade_submission(submission(tmp_path, "learner", {"07-lora-or-build/answer.py": wrong}), c)
     learner, instructor = summary(res), summary(res, reveal_hidden=True)
-    for secret in ("nimlab_inflight-cpu-fp32-tp1-pp1-throughput-lora", "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora",
+    for secret in ("nimlab_native-cpu-fp32-tp1-pp1-throughput-lora", "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora",
                    "triage", "wide:"):
         assert secret not in learner, secret
     assert "tensorrt_llm-a100-bf16-tp4-pp1-throughput-lora" in instructor

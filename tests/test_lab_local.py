@@ -57,7 +57,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
         assert status.returncode == 0, status.stdout
         for name in ("docs", "jupyter", "nim", "triton", "triton-openai"):
             assert any(line.split()[:2] == [name, "ready"] for line in status.stdout.splitlines()), status.stdout
-        assert "nimlab_inflight-cpu-fp32-tp1-pp1-throughput" in status.stdout
+        assert "nimlab_native-cpu-int8-tp1-pp1-throughput" in status.stdout
 
         logs = lab("logs", env)
         assert "Selected profile:" in logs.stdout

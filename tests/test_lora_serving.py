@@ -22,7 +22,7 @@ from nimlab.lab.launch import course_nim
 from nimlab.lora.tasks import ACME
 
 pytestmark = pytest.mark.slow
-LORA_PROFILE = "nimlab_inflight-cpu-fp32-tp1-pp1-throughput-lora"
+LORA_PROFILE = "nimlab_native-cpu-fp32-tp1-pp1-throughput-lora"
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from course_profiles import BF16, OPT_FP32
+from course_profiles import OPT as INT8
 
 from nimlab.lab.launch import course_nim
+from nimlab.nim.client import running_profile
 from nimlab.nim.hardware import detect
 from nimlab.nim.manifest import load_manifest
 from nimlab.nim.selection import select
@@ -22,23 +25,20 @@ from nimlab.precision.criteria import Thresholds
 from nimlab.precision.evalset import EVAL_SET, Item
 from nimlab.precision.validate import mcnemar_exact
 
-INT8 = "nimlab_inflight-cpu-int8-tp1-pp1-throughput"
-BF16 = "nimlab_inflight-cpu-bf16-tp1-pp1-throughput"
 
-
-def test_auto_selection_never_picks_an_opt_in_profile():
+def test_auto_selection_prefers_the_lower_precision_hardware_specific_profile():
+    """NIM 1.x's order: a learner gets int8 without asking, and must validate it (lab 7) by forcing fp32."""
     manifest, hw = load_manifest(), detect()
     chosen = select(manifest, hw)
-    assert chosen.profile.tags["precision"] == "fp32"
-    assert all(v.profile.name != INT8 for v in chosen.candidates)
-    assert select(manifest, hw, forced=INT8).profile.runtime.precision == "int8"
+    assert chosen.profile.name == INT8 and chosen.profile.runtime.precision == "int8"
+    assert select(manifest, hw, forced=OPT_FP32).profile.runtime.precision == "fp32"
 
 
-def test_list_model_profiles_marks_int8_opt_in_and_bf16_by_its_missing_flag():
+def test_list_model_profiles_lists_int8_runnable_and_bf16_by_its_missing_flag():
     out = subprocess.run([sys.executable, "-m", "nimlab", "list-model-profiles"], capture_output=True, text=True,
                          timeout=60).stdout
     int8_line = next(line for line in out.splitlines() if INT8 in line)
-    assert "[opt-in: runs only when NIM_MODEL_PROFILE names it]" in int8_line
+    assert "[optimized]" in int8_line and "opt-in" not in int8_line
     if "avx512_bf16" not in detect().cpu_flags:
         assert "needs CPU flags ['avx512_bf16']" in out.split(BF16)[1].splitlines()[1]
 
@@ -48,7 +48,7 @@ def test_a_manifest_with_an_unknown_precision_names_the_line(tmp_path):
 
     text = (Path(__file__).resolve().parents[1] / "nimlab/nim/manifest.yaml").read_text()
     bad = tmp_path / "manifest.yaml"
-    bad.write_text(text.replace("engine_threads: 1, auto_select: false}", "engine_threads: 1, precision: fp4}", 1))
+    bad.write_text(text.replace("engine_threads: 1}", "engine_threads: 1, precision: fp4}", 1))
     with pytest.raises(ConfigError) as info:
         load_manifest(bad)
     assert "manifest.yaml:" in str(info.value) and "runtime.precision 'fp4' has no engine here" in str(info.value)
@@ -109,11 +109,13 @@ def test_the_validate_command_resolves_profiles_and_exits_by_verdict(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_int8_profile_serves_when_named():
-    with course_nim(env={"NIM_MODEL_PROFILE": INT8}) as running:
+def test_the_fp32_profile_serves_when_named():
+    """Lab 7's comparison: force the fp32 hardware-specific profile; learn its tags from the published id."""
+    with course_nim(env={"NIM_MODEL_PROFILE": OPT_FP32}) as running:
         meta = httpx.get(running.url + "/v1/metadata", timeout=10).json()
-        assert meta["selectedModelProfileName"] == INT8 and meta["profileTags"]["precision"] == "int8"
-        assert "Model loaded from" in running.log() and "(int8)" in running.log()
+        found = running_profile(running.url)
+        assert found.name == OPT_FP32 and found.tags["precision"] == "fp32"
+        assert "Model loaded from" in running.log() and "(fp32)" in running.log()
         r = httpx.post(running.url + "/v1/chat/completions", timeout=120, json={
             "model": meta["modelInfo"][0]["shortName"], "max_tokens": 16, "temperature": 0,
             "messages": [{"role": "user", "content": "What is the capital of France?"}]}).json()
