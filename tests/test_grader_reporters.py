@@ -250,6 +250,12 @@ def test_zip_intake_accepts_writestr_and_refuses_huge_directories_before_parsing
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1 << 20, peak
+    real = tmp_path / "dirs.zip"  # a real zip of 5000 empty folders: under the size cap, over the entry cap
+    with zipfile.ZipFile(real, "w") as zf:
+        for i in range(5000):
+            zf.writestr(zipfile.ZipInfo(f"d{i}/"), b"")
+    with pytest.raises(SubmissionError, match="5000 entries"):
+        take(real)
     huge = tmp_path / "huge.zip"
     huge.write_bytes(b"\0" * (26 << 20))
     with pytest.raises(SubmissionError, match="MB"):
