@@ -203,6 +203,24 @@ def enter_exercise(ex: dict[str, Any]) -> None:
     os.chdir(ex["cwd"])
 
 
+def descendants(root: int) -> list[int]:
+    """Every process below `root` (children, grandchildren, ...), read from /proc."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier and p not in found}
+        found |= frontier
+    return sorted(found)
+
+
 # ---- leftovers of a uid ----------------------------------------------------------------------------------------
 
 

@@ -262,20 +262,8 @@ def _kill_leftovers(job: dict, pid: int, uid: int) -> None:
 def _kill_descendants() -> None:
     """Weak mode as an ordinary user: this runner is a child subreaper, so even a double-forked, setsid daemon
     is re-parented to it; kill every descendant until none is left."""
-    me = os.getpid()
     for _ in range(200):
-        parents: dict[int, int] = {}
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open(f"/proc/{d}/stat") as f:
-                        parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    pass
-        mine, frontier = set(), {me}
-        while frontier:
-            frontier = {p for p, pp in parents.items() if pp in frontier and p not in mine}
-            mine |= frontier
+        mine = _boot.descendants(os.getpid())
         if not mine:
             return
         for p in mine:

@@ -326,22 +326,6 @@ class _Cgroup:
                     time.sleep(0.01)
 
 
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier and p not in found}
-        found |= frontier
-    return sorted(found)
-
-
 def _rss_bytes(pids: list[int]) -> int:
     page, total = os.sysconf("SC_PAGE_SIZE"), 0
     for p in pids:
@@ -354,7 +338,7 @@ def _watch_memory(proc: subprocess.Popen, cap: int, out: Outcome, stop: threadin
     """Per-job accounting where no cgroup is available: add up the resident memory of the job's processes and
     stop the whole job once it passes the cap."""
     while not stop.wait(0.1):
-        pids = _descendants(proc.pid)
+        pids = _bootstrap.descendants(proc.pid)
         if _rss_bytes(pids) > cap:
             out.memory_exceeded = True
             for p in [proc.pid, *pids]:
@@ -610,7 +594,7 @@ def run_job(job: Job) -> Outcome:
         except subprocess.TimeoutExpired:
             out.timed_out = True
         stop_watch.set()
-        left = _descendants(proc.pid) if mode == "weak" and not root else []
+        left = _bootstrap.descendants(proc.pid) if mode == "weak" and not root else []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         for p in left:
