@@ -7,12 +7,18 @@ course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
     NIM_URL               OpenAI base URL of the NIM            (default http://127.0.0.1:8000/v1)
     TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack (default http://127.0.0.1:9000/v1)
     NIM_FALLBACK_URL      gpu stack only: a NIM started where its optimized profile cannot run
+    NIM_MISCONFIGURED_URL gpu stack only, optional: a NIM started with NIM_PASSTHROUGH_ARGS="--max-num-seqs 1"
+    NIM_EXPECTED_PROFILE_ID  the profile id recorded for this hardware at deploy time (lab 4; default: the
+                          healthy NIM's selectedModelProfileId)
     NIMLAB_ADAPTERS_DIR   where lab 6 writes the LoRA adapters it trains (default ~/.cache/nimlab/loras)
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +98,39 @@ def measure(base_url: str, name: str, concurrency: int = 4, requests: int = 8, m
 
     result = run_closed_loop(send, concurrency, requests, time_limit_s)
     return Measured(summarize(name, result), result)
+
+
+PROBE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+
+
+def probe_tok_s(base_url: str, streams: int = 4, max_tokens: int = 32, deadline_s: float = 5.0) -> float:
+    """Exercise 4's throughput probe: `streams` concurrent streaming chat requests, read until done or
+    `deadline_s`; output tokens (usage when a stream finished, else content chunks) per wall-clock second.
+    Bounded in time, so a health check can run it on every call."""
+    model = model_of(base_url)
+    counts = [0] * streams
+    start = time.monotonic()
+
+    def one(i: int) -> None:
+        body = {"model": model, "messages": [{"role": "user", "content": PROBE_PROMPT}], "max_tokens": max_tokens,
+                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+        try:
+            with httpx.stream("POST", base_url + "/chat/completions", json=body, timeout=deadline_s + 5) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data:") and not line.endswith("[DONE]"):
+                        event = json.loads(line[5:])
+                        if event.get("usage"):
+                            counts[i] = int(event["usage"]["completion_tokens"])
+                        elif any((c.get("delta") or {}).get("content") for c in event.get("choices") or ()):
+                            counts[i] += 1
+                    if time.monotonic() - start > deadline_s:
+                        break
+        except (httpx.HTTPError, ValueError):
+            pass
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - start)

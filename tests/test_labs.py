@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import jupytext
 import nbformat
 import pytest
@@ -48,3 +49,31 @@ def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, t
     nbformat.write(nb, ARTIFACTS / path.name)
     print(f"{path.name}: {elapsed:.0f} s")
     assert os.environ["NIM_URL"].startswith("http://127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_lab4_gpu_stack_cells_run_on_the_published_metadata(monkeypatch):
+    """Lab 4 as a GPU-stack learner runs it (NIMLAB_STACK=gpu: no course-only cell), pointed at course NIMs
+    with NIMLAB_NIM_EXTENSIONS=off, so /v1/metadata carries only NVIDIA's published fields. Its health check
+    must tell the healthy NIM, the batching fallback and the forced batch size of one apart."""
+    from nimlab.grader.resources import course_nims
+
+    with course_nims() as nims:
+        for kind in ("optimized", "generic", "serial"):
+            meta = httpx.get(nims[f"course_nims.{kind}"] + "/v1/metadata", timeout=10).json()
+            assert "nimlab" not in meta, kind
+        monkeypatch.setenv("NIMLAB_STACK", "gpu")
+        monkeypatch.setenv("NIM_URL", nims["course_nims.optimized"] + "/v1")
+        monkeypatch.setenv("NIM_FALLBACK_URL", nims["course_nims.generic"] + "/v1")
+        monkeypatch.setenv("NIM_MISCONFIGURED_URL", nims["course_nims.serial"] + "/v1")
+        monkeypatch.delenv("NIM_EXPECTED_PROFILE_ID", raising=False)
+        nb = nbformat.read(LABS / "04-fallback-incident.ipynb", as_version=4)
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(LABS)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    verdicts = dict(line.split(maxsplit=1) for line in text.splitlines() if line.startswith(("healthy ", "fallback ",
+                                                                                              "misconfigured ")))
+    assert verdicts["healthy"].startswith("('healthy'"), text[-1500:]
+    assert verdicts["fallback"].startswith("('fallback'"), text[-1500:]
+    assert verdicts["misconfigured"].startswith("('misconfigured'"), text[-1500:]

@@ -34,15 +34,24 @@ print("hand-built (Triton v2):", TRITON_HTTP)
 # %% [markdown]
 # ## 1. What did the NIM decide at start-up?
 #
-# A NIM tells you, once, in its start-up log, which profile it selected for the hardware it found. The same
-# answer is available at any time from `/v1/metadata`.
+# A NIM tells you, once, in its start-up log, which profile it selected for the hardware it found (the
+# `Selected profile` and `Profile metadata` lines). At any time afterwards, `/v1/metadata` publishes the
+# selected profile's **id**; its name and tags come from matching that id against `list-model-profiles`
+# (for the course NIM, its packaged manifest; on a real NIM, the listing you saved at deploy time).
 
 # %%
+from nimlab.nim.client import running_profile
+
 meta = labkit.metadata(NIM)
-print("selected profile:", meta["selectedModelProfileName"])
-print("profile id:      ", meta["selectedModelProfileId"])
-for key, value in sorted(meta.get("profileTags", {}).items()):
-    print(f"  {key}: {value}")
+print("published /v1/metadata keys:", ", ".join(k for k in sorted(meta) if k != "nimlab"))
+print("selectedModelProfileId:", meta["selectedModelProfileId"])
+found = running_profile(NIM)
+if found is not None and found.name:
+    print("matched in list-model-profiles:", found.name)
+    for key, value in sorted(found.tags.items()):
+        print(f"  {key}: {value}")
+else:
+    print("not in the course manifest: find this id in your NIM's list-model-profiles output")
 
 # %% [markdown]
 # `list-model-profiles` shows every profile in the NIM's manifest and why each one can or cannot run here
@@ -89,7 +98,7 @@ print("engine:", {k: params[k] for k in ("batching_strategy", "max_num_seqs", "k
 # | | NIM | hand-built |
 # |---|---|---|
 # | who chose the batching | the profile (selected from the hardware) | you (`config.pbtxt` knobs) |
-# | where you read the decision | start-up log, `/v1/metadata` | the repository you wrote, Triton's model config |
+# | where you read the decision | start-up log, `/v1/metadata`'s profile id + `list-model-profiles` | the repository you wrote, Triton's model config |
 # | what you can change | what NIM exposes (`NIM_*` variables, forcing a profile) | every knob, and the model code |
 #
 # Look at the hand-built repository you own:
