@@ -49,3 +49,23 @@ def test_a_cache_missing_a_tensor_is_refused_with_the_folder_to_delete(filled_ca
 def test_default_cache_follows_nim_cache_path(tmp_path: Path):
     assert default_cache({"NIM_CACHE_PATH": str(tmp_path)}) == tmp_path
     assert default_cache({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "nimlab" / "nim"
+
+
+def test_the_workspace_is_a_standard_hugging_face_folder(filled_cache: Path):
+    """NIM 2.x's comparison, one command away: the peers load our workspace as it is (`transformers serve
+    --continuous-batching FOLDER`, `vllm serve FOLDER`), so it must look like any model folder on the Hub."""
+    import json
+
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    folder = cached_model_dir(filled_cache)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and "quantization_config" not in config
+    assert config["tie_word_embeddings"] is True and (folder / "generation_config.json").is_file()
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert "model.embed_tokens.weight" in keys and "lm_head.weight" not in keys  # tied: stored once, as on the Hub
+    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)  # plain transformers
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    assert torch.equal(model.lm_head.weight, load_model("fp32", cache_dir=filled_cache).model.lm_head.weight)

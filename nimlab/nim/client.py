@@ -39,8 +39,9 @@ def running_profile(base_url: str, manifest: Manifest | None = None, timeout: fl
     """The profile the NIM at `base_url` runs, or None when it cannot be asked (not up, no metadata)."""
     try:
         meta = httpx.get(root(base_url) + "/v1/metadata", timeout=timeout).json()
-        pid = str(meta["selectedModelProfileId"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        # 1.x-era references publish selectedModelProfileId; a 2.x LLM reference names it profile_id
+        pid = str(meta.get("selectedModelProfileId") or meta["profile_id"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
         return None
     found = (manifest or load_manifest()).find(pid)
     if found is None or found.id != pid:
