@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from grader_helpers import ROOT, reference, submission
+from grader_helpers import FIXTURES, ROOT, reference, submission
 
 from nimlab.grader.sandbox import WEAK_LINE
 
@@ -72,6 +72,9 @@ def learner():
     shutil.rmtree(work, ignore_errors=True)
     sub = submission(work, "mywork", {"01-buy-or-build/answer.py": reference("01"),
                                       "02-cost-model/answer.py": reference("02")})
+    for name in ("fork_bomb", "job_memory"):  # the learner's own mistakes must not take their machine down
+        submission(work / "mistakes", name, {"01-buy-or-build/answer.py": reference("01") + (
+            FIXTURES / "hostile" / f"{name}.py").read_text(), "02-cost-model/answer.py": reference("02")})
     for d, _, files in os.walk(work):
         os.chown(d, pw.pw_uid, pw.pw_gid)
         for f in files:
@@ -103,6 +106,10 @@ def test_learner_grades_own_work_in_a_namespace_sandbox(learner, sandbox):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "== mywork: 62/62 points" in p.stdout, p.stdout + p.stderr[-2000:]
     assert WEAK_LINE not in p.stderr
+    p = grade_as_learner(learner, sandbox, target=learner[1].parent / "mistakes")
+    assert p.returncode == 0, p.stderr[-3000:]
+    for name in ("fork_bomb", "job_memory"):  # exercise 1 stopped (processes / memory capped), exercise 2 full
+        assert f"== {name}: 36/62 points" in p.stdout, p.stdout + p.stderr[-2000:]
 
 
 def test_learner_without_user_namespaces_gets_the_weak_sandbox_and_one_line(learner):

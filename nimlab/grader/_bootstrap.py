@@ -191,6 +191,8 @@ def enter_exercise(ex: dict[str, Any]) -> None:
         resource.setrlimit(res, (val, val))
     resource.setrlimit(resource.RLIMIT_CPU, (ex["cpu"], ex["cpu"] + 1))
     if mode in ("userns", "bwrap"):
+        # counted per user namespace (Linux >= 5.14): this job's processes only, not the learner's others
+        resource.setrlimit(resource.RLIMIT_NPROC, (ex["nproc"], ex["nproc"]))
         drop_capabilities()
     elif os.geteuid() == 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (ex["nproc"], ex["nproc"]))

@@ -326,25 +326,44 @@ class _Cgroup:
                     time.sleep(0.01)
 
 
-def _rss_bytes(pids: list[int]) -> int:
+def _memory_bytes(pids: list[int]) -> int:
+    """Memory the processes use together: proportional set size (a page shared by N forks counts 1/N to
+    each), else resident size where smaps_rollup cannot be read."""
     page, total = os.sysconf("SC_PAGE_SIZE"), 0
     for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+            continue
+        except (OSError, ValueError, IndexError, StopIteration):
+            pass
         with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{p}/statm") as f:
             total += int(f.read().split()[1]) * page
     return total
 
 
+def _exercise_processes(root: int) -> list[int]:
+    """The processes of the exercise running now: everything below the job's runner (which stays)."""
+    below = _bootstrap.descendants(root)
+    runners = []
+    for p in [root, *below]:
+        with contextlib.suppress(OSError), open(f"/proc/{p}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+            if len(argv) > 4 and argv[1:3] == [b"-I", b"-B"] and argv[3].endswith(b"_runner.py") and argv[4] == b"job":
+                runners.append(p)  # the runner itself, not the unshare or bwrap that started it
+    return sorted({q for r in runners for q in _bootstrap.descendants(r)})
+
+
 def _watch_memory(proc: subprocess.Popen, cap: int, out: Outcome, stop: threading.Event) -> None:
-    """Per-job accounting where no cgroup is available: add up the resident memory of the job's processes and
-    stop the whole job once it passes the cap."""
+    """Per-job accounting where no cgroup is available: add up the memory of the job's processes and, past
+    the cap, stop the exercise running now (its processes), as a cgroup's limit would; the job goes on."""
     while not stop.wait(0.1):
         pids = _bootstrap.descendants(proc.pid)
-        if _rss_bytes(pids) > cap:
+        if _memory_bytes(pids) > cap:
             out.memory_exceeded = True
-            for p in [proc.pid, *pids]:
+            for p in _exercise_processes(proc.pid):
                 with contextlib.suppress(OSError):
                     os.kill(p, signal.SIGKILL)
-            return
 
 
 # ---- the view and the launch ------------------------------------------------------------------------------------
