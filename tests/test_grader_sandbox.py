@@ -234,7 +234,8 @@ def test_weak_mode_as_root_grades_kills_daemons_and_reaches_python_under_root(tm
 
 def test_leaks_across_exercises_of_one_job_are_closed(tmp_path):
     """Exercise 1's code cannot reach exercise 2's calls (no forked runner holding them) nor hand exercise 2
-    anything through /tmp, /var/tmp or /dev/shm: both score full marks and no feedback carries the other's data."""
+    anything through /tmp, /var/tmp or /dev/shm: both score full marks and no feedback carries the other's data.
+    A memory hog in exercise 1 costs exercise 1 only."""
     import json
 
     from nimlab.grader.reporters import gradescope_results
@@ -243,7 +244,12 @@ def test_leaks_across_exercises_of_one_job_are_closed(tmp_path):
                                                "02-cost-model/answer.py": reference("02") + hostile_source("tmp_relay_02")}),
             submission(tmp_path, "runner_memory", {f"{EX}/answer.py": reference("01") + hostile_source("runner_memory"),
                                                    "02-cost-model/answer.py": reference("02")})]
-    for res in grade_batch(subs, course("01", "02"), Options(), workers=2):
+    hog = submission(tmp_path, "job_memory", {f"{EX}/answer.py": reference("01") + hostile_source("job_memory"),
+                                               "02-cost-model/answer.py": reference("02")})
+    for res in grade_batch([*subs, hog], course("01", "02"), Options(), workers=2):
+        if res.submission == "job_memory":  # the job's cap stops exercise 1, and exercise 2 still runs
+            assert [e.score for e in res.exercises] == [0, 36], summary(res, reveal_hidden=True)
+            continue
         view = summary(res) + json.dumps(gradescope_results(res))
         assert res.score == 62, summary(res, reveal_hidden=True)
         assert "licence_per_gpu_year" not in view and "licence_cost_per_year" not in view

@@ -335,6 +335,7 @@ def job_main(cfg: dict) -> None:
 
     libc = ctypes.CDLL(None)
     _boot.join_cgroups(cfg.get("cgroups", []))
+    _boot.oom_score(-1000)  # where allowed: the job's out-of-memory kills hit the exercise, never its runner
     if cfg.get("view"):
         _boot.build_root(cfg["view"], cfg["stage"])
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no process of the submission can read this one's memory
