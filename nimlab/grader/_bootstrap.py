@@ -211,6 +211,8 @@ def enter_exercise(ex: dict[str, Any]) -> None:
         os.setuid(uid)
         if os.getuid() == 0 or os.geteuid() == 0 or os.getgid() == 0:
             raise SystemExit("refusing to run a submission as root")
+    libc_prctl_no_new_privs = 38
+    _libc.prctl(libc_prctl_no_new_privs, 1, 0, 0, 0)  # no setuid program can lift it back up
     os.umask(0o077)
     os.chdir(ex["cwd"])
 

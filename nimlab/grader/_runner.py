@@ -302,11 +302,16 @@ def _run_part(part: dict, job: dict, report: Any) -> dict[str, Any]:
                 break
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # garbage or a nesting bomb: this call's answer only
                 rec = None
+            over = {"id": call["id"], "ok": False, "error": "your code wrote over the grader's channel"}
             if not isinstance(rec, dict) or rec.get("id") != call["id"]:
-                rec = {"id": call["id"], "ok": False, "error": "your code wrote over the grader's channel"}
-            report.write(json.dumps(rec) + "\n")
+                rec = over
+            try:
+                text = json.dumps(rec)
+            except (ValueError, TypeError, RecursionError):
+                text = json.dumps(over)
+            report.write(text + "\n")
             report.flush()
     while time.monotonic() < deadline:
         done, wstatus = os.waitpid(pid, os.WNOHANG)

@@ -473,7 +473,7 @@ def _read_reports(fd: int, out: Outcome, cap: int = 8 * 1024 * 1024) -> None:
                 break
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(rec, dict):
                 continue
