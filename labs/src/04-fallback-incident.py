@@ -120,7 +120,12 @@ for name, url in (("healthy", NIM), ("fallback", FALLBACK)):
 if labkit.stack() == "course":  # course stack only
     out = subprocess.run(["taskset", "-c", "0", sys.executable, "-m", "nimlab", "list-model-profiles"],
                          capture_output=True, text=True, check=True).stdout
-    print("\n".join(out.splitlines()[:12]))
+    lines = out.splitlines()
+    for i, line in enumerate(lines):  # the section headers, and each course CPU profile with its verdict
+        if line.startswith("- ") or "nimlab_" in line and "lora" not in line:
+            print(line)
+            if i + 1 < len(lines) and "why:" in lines[i + 1]:
+                print(lines[i + 1])
 
 # %% [markdown]
 # ## 4. Measure the loss
