@@ -135,8 +135,9 @@ def test_grader_refuses_a_mislabelled_case(nims):
 
 def test_triton_config_on_the_real_triton(tmp_path):
     """Exercise 6 with --live triton_live: the reference loads with two instances and batches form (15/15);
-    an untuned config loads but has one instance and no batching: static 11 - 5 (dynamic 2, instances 2,
-    delay 1) + live 1 of 4 = 7; max_batch_size 0 with preferred sizes is refused by Triton: 5 + 0 = 5."""
+    an untuned config loads but has one instance and no batching: static 11 - 6 (dynamic 2, instances 2,
+    delay 1, preferred sizes 1: none given) + live 1 of 4 = 6; max_batch_size 0 with preferred sizes is
+    refused by Triton: 5 + 0 = 5."""
     from grader_helpers import FIXTURES
 
     from nimlab.grader.manifest import load_course
@@ -150,7 +151,7 @@ def test_triton_config_on_the_real_triton(tmp_path):
     with provide({"triton_live"}) as resources:
         results = {r.submission: r for r in grade_batch(subs, c, Options(resources=resources), workers=2)}
     assert results["reference"].score == results["reference"].max_score == 15
-    assert results["untuned"].score == 7
+    assert results["untuned"].score == 6
     fb = {t.name: t.feedback for t in results["untuned"].tests}
     assert "no batches formed" in fb["batches formed under load"]
     assert results["refused"].score == 5
