@@ -17,7 +17,6 @@ fails loudly instead of grading unfairly.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import threading
@@ -43,7 +42,6 @@ CASES: dict[str, dict[str, str]] = {
 }
 LEGACY = {"course_nim_pair.optimized": "optimized", "course_nim_pair.generic": "generic"}  # `--nim-*` URLs
 PROBE_STREAMS, PROBE_TOKENS, PROBE_DEADLINE_S = 4, 32, 5.0  # the probe exercise 4's README defines
-PROBE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 # The "slow" case: the healthy optimized NIM judged against a baseline this many times the best it delivered
 # here (a baseline recorded on a far bigger host). Solo probes run up to ~2.5x the two-probe baseline on a
 # loaded 2-core host, so 8x stays below the 60% line whatever the load.
@@ -58,33 +56,10 @@ def num_request_max(url: str) -> float | None:
 
 def probe_tok_s(url: str, streams: int = PROBE_STREAMS, max_tokens: int = PROBE_TOKENS,
                 deadline_s: float = PROBE_DEADLINE_S) -> float:
-    """Output tokens/s over `streams` concurrent streaming chat requests, read until done or `deadline_s`
-    (the README's probe, run by the grader): usage when a stream finished, else its content chunks."""
-    base = url.rstrip("/")
-    model = httpx.get(base + "/v1/models", timeout=10).json()["data"][0]["id"]
-    counts = [0] * streams
-    start = time.monotonic()
+    """The README's probe, as lab 4 runs it (labkit.probe_tok_s, its prompt too): output tokens/s."""
+    from nimlab.labkit import probe_tok_s as lab_probe
 
-    def one(i: int) -> None:
-        body = {"model": model, "messages": [{"role": "user", "content": PROBE_PROMPT}], "max_tokens": max_tokens,
-                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-        with httpx.stream("POST", base + "/v1/chat/completions", json=body, timeout=deadline_s + 5) as r:
-            for line in r.iter_lines():
-                if line.startswith("data:") and not line.endswith("[DONE]"):
-                    event = json.loads(line[5:])
-                    if event.get("usage"):
-                        counts[i] = int(event["usage"]["completion_tokens"])
-                    elif any((c.get("delta") or {}).get("content") for c in event.get("choices") or ()):
-                        counts[i] += 1
-                if time.monotonic() - start > deadline_s:
-                    break
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.monotonic() - start)
+    return lab_probe(url.rstrip("/") + "/v1", streams, max_tokens, deadline_s)
 
 
 def _truth(kind: str, url: str, manifest: Manifest) -> tuple[str, str]:
@@ -153,7 +128,6 @@ def triton_live() -> Iterator[dict[str, str]]:
     mode on an empty repository the grader owns: checks load one learner model at a time into it."""
     import subprocess
     import tempfile
-    import time
     from pathlib import Path
 
     from nimlab.triton import launcher
