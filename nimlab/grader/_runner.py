@@ -202,20 +202,39 @@ def exercise_main(part: dict) -> None:
 # ---- job role ---------------------------------------------------------------------------------------------------
 
 
-def _read_line(fd: int, deadline: float, cap: int = 4 << 20) -> bytes | None:
-    """One line from the child before the deadline, or None (timeout, end of stream, or an oversized line)."""
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or len(buf) > cap:
-            return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 65536)
-            if not chunk:
+class _Lines:
+    """Lines from the exercise's answer pipe, buffered (two lines may arrive in one read)."""
+
+    def __init__(self, fd: int, cap: int = 4 << 20) -> None:
+        self.fd, self.cap, self.buf = fd, cap, b""
+
+    def next(self, deadline: float) -> bytes | None:
+        """The next line before the deadline, or None (timeout, end of stream, or a line over the cap)."""
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self.buf) > self.cap:
                 return None
-            buf += chunk
-    return buf.split(b"\n", 1)[0]
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    return None
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+
+def _answer(lines: _Lines, call_id: str, deadline: float) -> dict[str, Any] | None:
+    """The first line that answers `call_id`; anything else the code wrote onto the channel (garbage, a nesting
+    bomb, an answer to some other call) is skipped. None if no answer comes before the deadline."""
+    while (line := lines.next(deadline)) is not None:
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(rec, dict) and rec.get("id") == call_id:
+            return rec
+    return None
 
 
 def _spawn(part: dict, job: dict, down_r: int, up_w: int) -> int:
@@ -290,6 +309,7 @@ def _run_part(part: dict, job: dict, report: Any) -> dict[str, Any]:
     os.close(up_w)
     deadline = time.monotonic() + part["timeout_s"]
     status: dict[str, Any] = {"part": part["name"], "status": "timeout"}
+    lines = _Lines(up_r)
     with os.fdopen(down_w, "w", buffering=1) as down:
         for call in part["calls"]:
             try:
@@ -297,20 +317,13 @@ def _run_part(part: dict, job: dict, report: Any) -> dict[str, Any]:
                 down.flush()
             except OSError:
                 break
-            line = _read_line(up_r, deadline)
-            if line is None:
+            rec = _answer(lines, call["id"], deadline)
+            if rec is None:
                 break
-            try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError):  # garbage or a nesting bomb: this call's answer only
-                rec = None
-            over = {"id": call["id"], "ok": False, "error": "your code wrote over the grader's channel"}
-            if not isinstance(rec, dict) or rec.get("id") != call["id"]:
-                rec = over
             try:
                 text = json.dumps(rec)
             except (ValueError, TypeError, RecursionError):
-                text = json.dumps(over)
+                text = json.dumps({"id": call["id"], "ok": False, "error": "your answer could not be read"})
             report.write(text + "\n")
             report.flush()
     while time.monotonic() < deadline:

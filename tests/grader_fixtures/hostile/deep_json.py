@@ -1,8 +1,8 @@
 # ruff: noqa  (a fragment appended to exercise 1's reference solution; deliberately hostile)
 
 # HOSTILE: write a deeply nested JSON line straight onto the answer channel (fd 4), hoping the process that
-# reads it dies of recursion and takes the rest of the job (exercise 2's points) with it. Contained: exercise 1
-# loses its own answers only ("wrote over the grader's channel"), exercise 2 scores in full.
+# reads it dies of recursion and takes the rest of the job (exercise 2's points) with it. Contained: the line
+# answers no outstanding call and is skipped; both exercises score in full (26 + 36).
 import os as _os
 
 try:
