@@ -90,8 +90,18 @@ def test_hostile_submission_is_contained_and_scored(batch, name):
         assert words in text, text
 
 
-def _sandbox_pids() -> list[int]:
-    """Processes whose uid is a sandbox uid (62000..64999)."""
+def _own_uids() -> range:
+    """The sandbox uid range this test process holds (other graders on the machine have their own)."""
+    from nimlab.grader import sandbox
+
+    free = sandbox._pool.free or []
+    lo = min(free) // sandbox.UIDS_PER_SLOT * sandbox.UIDS_PER_SLOT if free else 0
+    return range(lo, lo + sandbox.UIDS_PER_SLOT) if free else range(0)
+
+
+def _sandbox_pids(uids: range | None = None) -> list[int]:
+    """Processes whose uid is in `uids` (default: this process's own sandbox range)."""
+    uids = _own_uids() if uids is None else uids
     found = []
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -100,7 +110,7 @@ def _sandbox_pids() -> list[int]:
                     uid = int(next(x for x in f if x.startswith("Uid:")).split()[1])
             except (OSError, StopIteration):
                 continue
-            if 62000 <= uid < 65000:
+            if uid in uids:
                 found.append(int(d))
     return found
 
@@ -274,7 +284,8 @@ def test_two_graders_at_once_give_every_honest_submission_full_marks(tmp_path):
         "from nimlab.grader.grade import Options, grade_batch\n"
         "subs = sorted(Path(sys.argv[1]).iterdir())\n"
         "res = grade_batch(subs, course('01', timeout_s=float(sys.argv[2])), Options(), workers=2)\n"
-        "print(json.dumps({r.submission: r.score for r in res}))\n")
+        "from nimlab.grader import sandbox\n"
+        "print(json.dumps({'uids': min(sandbox._pool.free), 'scores': {r.submission: r.score for r in res}}))\n")
     runs = []
     for g in ("a", "b"):
         folder = tmp_path / g
@@ -283,14 +294,19 @@ def test_two_graders_at_once_give_every_honest_submission_full_marks(tmp_path):
             submission(folder, f"{i}-honest", {f"{EX}/answer.py": reference("01")})
         runs.append(subprocess.Popen([sys.executable, "-c", script, str(folder), str(TIMEOUT), str(Path(__file__).parent)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT))
+    starts = []
     for p in runs:
         out, err = p.communicate(timeout=240)
         assert p.returncode == 0, err[-2000:]
-        scores = json.loads(out.strip().splitlines()[-1])
+        doc = json.loads(out.strip().splitlines()[-1])
+        scores = doc["scores"]
+        starts.append(doc["uids"] // 100 * 100)
         honest = {k: v for k, v in scores.items() if k.endswith("-honest")}
         assert honest == {f"{i}-honest": 26 for i in range(len(hostile))}, scores
         assert scores["1-job_memory"] == 0 and scores["2-daemon"] == 26 and scores["3-sysv_shm"] == 26, scores
-    assert _sandbox_pids() == []
+    assert starts[0] != starts[1]  # a uid range each
+    for lo in starts:
+        assert _sandbox_pids(range(lo, lo + 100)) == []
 
 
 def test_hidden_inputs_cannot_be_smuggled_into_public_feedback(batch):
