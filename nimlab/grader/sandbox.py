@@ -123,6 +123,8 @@ _mode_lock = threading.Lock()
 NS_FLAGS = ["--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
 WEAK_LINE = ("[nimlab grade] no namespaces and no bubblewrap here: using the weak sandbox (separate processes and "
              "limits only; fine for grading your own work, not for others' submissions)")
+WEAK_LINE_ROOT = ("[nimlab grade] namespaces are unavailable here: using the weak sandbox (a throwaway uid, separate "
+                  "processes and limits per exercise; the container must isolate the rest, as Gradescope's does)")
 
 
 def _probe(argv: list[str]) -> bool:
@@ -165,7 +167,7 @@ def sandbox_mode() -> str:
         order = ["namespaces"] if os.geteuid() == 0 else ["userns", "bwrap"]
         _mode = next((m for m in order if _usable(m)), "weak")
         if _mode == "weak":
-            print(WEAK_LINE, file=sys.stderr, flush=True)
+            print(WEAK_LINE_ROOT if os.geteuid() == 0 else WEAK_LINE, file=sys.stderr, flush=True)
         return _mode
 
 
