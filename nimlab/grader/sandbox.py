@@ -120,7 +120,7 @@ class Outcome:
 
 _mode: str | None = None
 _mode_lock = threading.Lock()
-NS_FLAGS = ["--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+NS_FLAGS = ["--net", "--mount", "--pid", "--ipc", "--uts", "--cgroup", "--fork", "--kill-child"]
 WEAK_LINE = ("[nimlab grade] no namespaces and no bubblewrap here: using the weak sandbox (separate processes and "
              "limits only; fine for grading your own work, not for others' submissions)")
 WEAK_LINE_ROOT = ("[nimlab grade] namespaces are unavailable here: using the weak sandbox (a throwaway uid, separate "
@@ -274,6 +274,8 @@ class _Cgroup:
                 (d / "pids.max").write_text(str(pids))
                 with contextlib.suppress(OSError):
                     (d / "memory.swap.max").write_text("0")
+                with contextlib.suppress(OSError):  # where the cpu controller is delegated: one CPU at most
+                    (d / "cpu.max").write_text("100000 100000")
             else:
                 for ctl_name, settings in (("memory", {"memory.limit_in_bytes": mem}), ("pids", {"pids.max": str(pids)})):
                     own = cls._own(ctl_name)
@@ -288,10 +290,32 @@ class _Cgroup:
                     if ctl_name == "memory":
                         with contextlib.suppress(OSError):
                             (d / "memory.memsw.limit_in_bytes").write_text(mem)
+                cpu = cls._v1_cpu(token)
+                made += [cpu] if cpu else []
             return cls(made)
         except OSError:
             cls(made).remove()
             return None
+
+    @classmethod
+    def _v1_cpu(cls, token: str) -> Path | None:
+        """Best effort: a cpu cgroup of the job's own (CPU shared per job, not per process, and at most one CPU),
+        so a submission's hundred spinning processes cannot starve the other jobs on the machine."""
+        own, base = cls._own("cpu"), Path("/sys/fs/cgroup/cpu")
+        if own is None or not base.is_dir():
+            return None
+        d = Path(str(base) + own.rstrip("/")) / f"nimlab-{token}"
+        try:
+            d.mkdir()
+        except OSError:
+            return None
+        try:
+            (d / "cpu.cfs_period_us").write_text("100000")
+            (d / "cpu.cfs_quota_us").write_text("100000")
+        except OSError:
+            cls([d]).remove()
+            return None
+        return d
 
     def oom_killed(self) -> bool:
         for d in self.dirs:
