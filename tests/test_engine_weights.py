@@ -69,3 +69,24 @@ def test_the_workspace_is_a_standard_hugging_face_folder(filled_cache: Path):
     model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)  # plain transformers
     assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
     assert torch.equal(model.lm_head.weight, load_model("fp32", cache_dir=filled_cache).model.lm_head.weight)
+
+
+def test_the_int8_engine_is_built_once_and_loads_as_built(filled_cache: Path, tmp_path: Path):
+    """Like a prebuilt TensorRT-LLM engine: calibration and quantization happen once; later starts load the
+    result. The loaded engine must compute exactly what the freshly built one does; a damaged file is rebuilt."""
+    from nimlab.engine.int8 import Int8Linear
+    from nimlab.engine.weights import engine_dir
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cached_model_dir(filled_cache), cached_model_dir(cache))
+    built = load_model("int8", cache_dir=cache).model
+    assert (engine_dir(cache, "int8") / "engine.safetensors").is_file()
+    loaded = load_model("int8", cache_dir=cache).model
+    assert isinstance(loaded.lm_head, Int8Linear) and not any(isinstance(m, torch.nn.Linear) for m in loaded.modules())
+    ids = torch.tensor([[1, 9690, 198, 2683, 359, 253, 5356, 314]])
+    with torch.no_grad():
+        assert torch.equal(built(input_ids=ids).logits, loaded(input_ids=ids).logits)
+    (engine_dir(cache, "int8") / "engine.safetensors").write_bytes(b"not an engine")
+    rebuilt = load_model("int8", cache_dir=cache).model
+    with torch.no_grad():
+        assert torch.equal(built(input_ids=ids).logits, rebuilt(input_ids=ids).logits)

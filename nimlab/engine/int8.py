@@ -24,18 +24,21 @@ QMAX = 127  # symmetric int8: -127..127, so the product of two values never over
 class Int8Linear(torch.nn.Module):
     """Drop-in for nn.Linear: int8 weight (per output channel), int8 activations (per token)."""
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
+    def __init__(self, qweight_t: torch.Tensor, weight_scale: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         super().__init__()
+        self.in_features, self.out_features = qweight_t.shape
+        # [in, out] contiguous: the layout _int_mm's second operand wants
+        self.register_buffer("qweight_t", qweight_t.contiguous())
+        self.register_buffer("weight_scale", weight_scale)
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_linear(cls, linear: torch.nn.Linear) -> Int8Linear:
         weight = linear.weight.detach().to(torch.float32)
         scale = weight.abs().amax(dim=1).clamp(min=1e-8) / QMAX
         qweight = torch.round(weight / scale[:, None]).clamp(-QMAX, QMAX).to(torch.int8)
-        self.in_features = linear.in_features
-        self.out_features = linear.out_features
-        # [in, out] contiguous: the layout _int_mm's second operand wants
-        self.register_buffer("qweight_t", qweight.t().contiguous(), persistent=False)
-        self.register_buffer("weight_scale", scale, persistent=False)
         bias = linear.bias.detach().to(torch.float32) if linear.bias is not None else None
-        self.register_buffer("bias", bias, persistent=False)
+        return cls(qweight.t(), scale, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -55,10 +58,44 @@ def quantize_linears(module: Any) -> Any:
     """Replace every nn.Linear under `module` (the output head included) with Int8Linear, in place."""
     for name, child in list(module.named_children()):
         if isinstance(child, torch.nn.Linear):
-            setattr(module, name, Int8Linear(child))
+            setattr(module, name, Int8Linear.from_linear(child))
         else:
             quantize_linears(child)
     return module
+
+
+def engine_state(model: Any) -> dict[str, torch.Tensor]:
+    """What a built int8 engine adds to the fp32 weights: every Int8Linear's buffers and the RMSNorm weights
+    that smoothing rescaled. Saved once, it is the course's "prebuilt engine" (see weights.py)."""
+    state: dict[str, torch.Tensor] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, Int8Linear):
+            state[f"{name}.qweight_t"] = module.qweight_t
+            state[f"{name}.weight_scale"] = module.weight_scale
+            if module.bias is not None:
+                state[f"{name}.bias"] = module.bias
+        elif name.endswith("layernorm"):
+            state[f"{name}.weight"] = module.weight.detach()
+    return state
+
+
+def load_engine_state(model: Any, state: dict[str, torch.Tensor]) -> Any:
+    """Turn the fp32 model into the saved int8 engine, in place: no calibration, no quantization at start."""
+    linears = {key.rsplit(".", 1)[0] for key in state if key.endswith(".qweight_t")}
+    for name in sorted(linears):
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        if not isinstance(getattr(parent, child), torch.nn.Linear):
+            raise KeyError(f"{name} is not a Linear in this model")
+        setattr(parent, child, Int8Linear(state[f"{name}.qweight_t"], state[f"{name}.weight_scale"],
+                                          state.get(f"{name}.bias")))
+    with torch.no_grad():
+        for key, value in state.items():
+            if key.endswith("layernorm.weight"):
+                model.get_parameter(key).copy_(value)
+    if any(isinstance(m, torch.nn.Linear) for m in model.modules()):
+        raise KeyError("the saved engine does not cover every Linear of the model")
+    return model
 
 
 def supported() -> bool:

@@ -70,6 +70,11 @@ def cached_model_dir(cache_dir: Path) -> Path:
     return cache_dir / f"smollm2-135m-instruct-fp32-v{CACHE_LAYOUT_VERSION}"
 
 
+def engine_dir(cache_dir: Path, precision: str) -> Path:
+    """Where a built engine of another precision lives beside the fp32 workspace (int8: calibrated, quantized)."""
+    return cache_dir / f"smollm2-135m-instruct-{precision}-engine-v{CACHE_LAYOUT_VERSION}"
+
+
 def cache_filled(cache_dir: Path) -> bool:
     return (cached_model_dir(cache_dir) / "config.json").is_file()
 
@@ -100,7 +105,7 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
         raise
     except Exception as exc:  # transformers raises many types; translate at the edge
         raise ModelLoadError(f"could not load the model: {exc}", hint="run `bash scripts/setup.sh` again") from exc
-    model = apply_precision(model, precision, tokenizer).eval()
+    model = _with_precision(model, precision, tokenizer, cache_dir).eval()
     from nimlab.engine.attention import use_rowwise_attention
 
     use_rowwise_attention(model)  # a reply must not depend on its batch neighbours (attention.py says why)
@@ -118,6 +123,38 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
         dtype_name=precision,
         source=source,
     )
+
+
+def _with_precision(model: Any, precision: str, tokenizer: Any, cache_dir: Path | None) -> Any:
+    """fp32 as loaded; int8 from the saved engine when there is one, else built (smoothing calibration and
+    quantization: seconds of CPU) and saved, as NIM takes a prebuilt TensorRT-LLM engine instead of building
+    one at every start. A damaged engine folder is rebuilt, never trusted."""
+    if precision != "int8" or cache_dir is None:
+        return apply_precision(model, precision, tokenizer)
+    import safetensors.torch
+
+    from nimlab.engine.int8 import engine_state, load_engine_state
+
+    folder = engine_dir(cache_dir, precision)
+    if (folder / "engine.safetensors").is_file():
+        try:
+            return load_engine_state(model, safetensors.torch.load_file(str(folder / "engine.safetensors")))
+        except Exception as exc:  # noqa: BLE001 - any unreadable or ill-fitting engine is rebuilt, never used
+            log.warning("The int8 engine at %s does not fit this model (%s); rebuilding it", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            model = _load_cached(cached_model_dir(cache_dir))
+    model = apply_precision(model, precision, tokenizer)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        state = {k: v.contiguous() for k, v in engine_state(model).items()}
+        safetensors.torch.save_file(state, str(tmp / "engine.safetensors"), metadata={"format": "nimlab-int8"})
+        tmp.rename(folder)
+        log.info("int8 engine built and cached at %s", folder)
+    except OSError as exc:  # another process won the race, or no room: only costs the next start time
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("Could not cache the int8 engine at %s (%s)", folder, exc)
+    return model
 
 
 def _fill_cache(model: Any, tokenizer: Any, target: Path) -> None:
