@@ -57,7 +57,7 @@ def test_chat_completion_with_usage(nim_optimized):
 
 
 def test_chat_streaming_reassembles_to_the_non_streamed_answer(nim_optimized):
-    messages = [{"role": "user", "content": "Count from one to fifty, one number per line."}]  # longer than 20
+    messages = [{"role": "user", "content": "Write a long story about a dragon."}]  # a reply longer than 20 tokens
     stream = client(nim_optimized).chat.completions.create(model=MODEL, messages=messages, temperature=0,
                                                            max_tokens=20, stream=True,
                                                            stream_options={"include_usage": True})
