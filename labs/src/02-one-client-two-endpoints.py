@@ -10,8 +10,11 @@
 # # Lab 2 — One client, two endpoints
 #
 # Both stacks speak the OpenAI API, so one client serves both: only `base_url` changes. With greedy decoding
-# they give the same tokens for the same request — the engine is the same, only the serving stack differs.
-# That is the first half of the lesson: for a standard model, *what* you get is not the difference.
+# they give the same tokens for the same request: the course NIM's optimized profile and the tuned hand-built
+# repository run the same int8 engine on the same weights, only the serving stack differs. That is the first
+# half of the lesson: for a standard model, *what* you get is not the difference. (On GPUs this holds for NIM
+# 1.x, whose optimized profiles are TensorRT-LLM engines like a hand-built stack's; a NIM 2.x runs vLLM, so
+# there the same request can come back with slightly different tokens.)
 #
 # **Needs:** both stacks up (`nimlab lab up`). GPU stack: set `NIM_URL` and `TRITON_OPENAI_URL`.
 
