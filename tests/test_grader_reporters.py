@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 import xml.etree.ElementTree as ET
 import zipfile
@@ -154,6 +155,10 @@ def test_gradescope_autograder_zip():
             assert stat.S_IMODE(zf.getinfo(script).external_attr >> 16) & 0o111
         assert "/autograder/results/results.json" in zf.read("run_autograder").decode()
     assert "nimlab/grader/sandbox.py" in names and "solutions/01-buy-or-build/hidden_cases.yaml" in names
+    # setup.sh runs scripts/setup.sh: every file that script reads must travel, or the image cannot build
+    needed = set(re.findall(r"requirements[-a-z]*\.txt|pyproject\.toml", (ROOT / "scripts/setup.sh").read_text()))
+    assert {"requirements.txt", "requirements-course.txt", "pyproject.toml"} <= needed
+    assert needed <= names, f"setup.sh needs {sorted(needed - names)}, which the zip leaves out"
 
 
 def test_grade_command_on_a_zip_writes_spec_results(tmp_path, capsys):

@@ -133,8 +133,9 @@ def gradescope_zip(course: Course, repo: Path) -> bytes:
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             zf.writestr(info, body)
+        # everything scripts/setup.sh reads: a missing requirements file stops the autograder image's build
         for rel in ("nimlab", "exercises", "solutions", "scripts", "pyproject.toml", "requirements.txt",
-                    "requirements-dev.txt", "README.md"):
+                    "requirements-course.txt", "requirements-dev.txt", "README.md"):
             if (repo / rel).exists():
                 _add_tree(zf, repo, rel, "")
     return buf.getvalue()
