@@ -4,12 +4,17 @@ Where each service lives comes from environment variables, so one notebook runs 
 course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
 
     NIMLAB_STACK          course (default) | gpu
-    NIM_URL               OpenAI base URL of the NIM            (default http://127.0.0.1:8000/v1)
-    TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack (default http://127.0.0.1:9000/v1)
+    NIM_URL               OpenAI base URL of the NIM; else NIMLAB_NIM_URL (what a workshop room sets), else
+                          the local course NIM at http://127.0.0.1:<NIMLAB_PORT_NIM, default 8000>/v1
+    TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack; else NIMLAB_TRITON_OPENAI_URL, else
+                          http://127.0.0.1:<NIMLAB_PORT_TRITON_OPENAI, default 9000>/v1
+    TRITON_HTTP_URL       Triton's KServe HTTP endpoint; else NIMLAB_TRITON_HTTP_URL, else
+                          http://127.0.0.1:<NIMLAB_PORT_TRITON_HTTP, default 8001>
     NIM_FALLBACK_URL      gpu stack only: a NIM started where its optimized profile cannot run
     NIM_MISCONFIGURED_URL gpu stack only, optional: a NIM started with NIM_PASSTHROUGH_ARGS="--max-num-seqs 1"
     NIM_EXPECTED_PROFILE_ID  the profile id recorded for this hardware at deploy time (lab 4; default: the
                           healthy NIM's selectedModelProfileId)
+    NIM_BASELINE_TOK_S    lab 4: the probe's tokens/s recorded at deploy time (default: measured at the start)
     NIMLAB_ADAPTERS_DIR   where lab 6 writes the LoRA adapters it trains (default ~/.cache/nimlab/loras)
 """
 
@@ -37,12 +42,25 @@ def stack() -> str:
     return os.environ.get("NIMLAB_STACK", "course")
 
 
+def _endpoint(explicit: str, room: str, port_name: str, suffix: str) -> str:
+    """One scheme for every lab: an explicit URL, else the room's, else this machine's port map, which
+    `nimlab lab up` moves with the same NIMLAB_PORT_<NAME> variables (so a moved course needs nothing else)."""
+    from nimlab.ports import port
+
+    url = (os.environ.get(explicit) or os.environ.get(room) or f"http://127.0.0.1:{port(port_name)}").rstrip("/")
+    return url if not suffix or url.endswith(suffix) else url + suffix
+
+
 def nim_url() -> str:
-    return os.environ.get("NIM_URL", "http://127.0.0.1:8000/v1").rstrip("/")
+    return _endpoint("NIM_URL", "NIMLAB_NIM_URL", "nim", "/v1")
 
 
 def triton_url() -> str:
-    return os.environ.get("TRITON_OPENAI_URL", "http://127.0.0.1:9000/v1").rstrip("/")
+    return _endpoint("TRITON_OPENAI_URL", "NIMLAB_TRITON_OPENAI_URL", "triton-openai", "/v1")
+
+
+def triton_http_url() -> str:
+    return _endpoint("TRITON_HTTP_URL", "NIMLAB_TRITON_HTTP_URL", "triton-http", "")
 
 
 def adapters_dir() -> Path:
