@@ -64,15 +64,17 @@ def run_concurrently(engine: Engine, prompts: list[list[int]], params: SamplingP
     return results
 
 
-@pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_a_reply_does_not_depend_on_its_batch_neighbours(precision, prompt_ids):
-    """Concurrency 1 (each prompt alone) vs 12 prompts at once into 8 slots (mixed lengths, mid-flight joins)."""
+@pytest.mark.parametrize(("precision", "preallocated_kv"), [("int8", True), ("fp32", False)],
+                         ids=["optimized-int8", "generic-fp32"])
+def test_a_reply_does_not_depend_on_its_batch_neighbours(precision, preallocated_kv, prompt_ids):
+    """Concurrency 1 (each prompt alone) vs 12 prompts at once into 8 slots (mixed lengths, mid-flight joins),
+    with each profile's engine as it runs (the optimized one writes its KV cache in place)."""
     import os
     from pathlib import Path
 
     model = load_model(precision, cache_dir=Path(os.environ["NIM_CACHE_PATH"]))
     params = SamplingParams(max_tokens=32, temperature=0)
-    engine = Engine(model, max_num_seqs=8, kv_capacity_tokens=16384)
+    engine = Engine(model, max_num_seqs=8, kv_capacity_tokens=16384, preallocated_kv=preallocated_kv)
     engine.start()
     try:
         alone = [[t for d in engine.generate(ids, params) for t in d.token_ids] for ids in prompt_ids]
@@ -130,6 +132,20 @@ def test_greedy_is_deterministic_and_sampling_follows_the_seed(loaded, prompt_id
         assert tokens(seeded) != tokens(SamplingParams(max_tokens=24, temperature=1.2, seed=43))
     finally:
         engine.stop()
+
+
+def test_the_preallocated_kv_cache_computes_what_the_growing_one_does(loaded, prompt_ids):
+    """Same fp32 engine, two KV layouts: requests joining and leaving mid-flight, identical greedy tokens."""
+    params = SamplingParams(max_tokens=24, temperature=0)
+    replies = {}
+    for preallocated in (False, True):
+        engine = Engine(loaded, max_num_seqs=4, kv_capacity_tokens=16384, preallocated_kv=preallocated)
+        engine.start()
+        try:
+            replies[preallocated] = run_concurrently(engine, prompt_ids, params)
+        finally:
+            engine.stop()
+    assert all(replies[True]) and replies[True] == replies[False]
 
 
 def test_max_tokens_ignore_eos_and_kv_pool_cap(loaded, prompt_ids):

@@ -21,6 +21,17 @@ import torch
 QMAX = 127  # symmetric int8: -127..127, so the product of two values never overflows int32 partial sums here
 
 
+class SharedInput:
+    """Projections that read the same activation (q/k/v; gate/up) quantize it once per step, not per layer."""
+
+    __slots__ = ("q", "scale", "x")
+
+    def __init__(self) -> None:
+        self.x: torch.Tensor | None = None
+        self.q: torch.Tensor | None = None
+        self.scale: torch.Tensor | None = None
+
+
 class Int8Linear(torch.nn.Module):
     """Drop-in for nn.Linear: int8 weight (per output channel), int8 activations (per token)."""
 
@@ -31,6 +42,7 @@ class Int8Linear(torch.nn.Module):
         self.register_buffer("qweight_t", qweight_t.contiguous())
         self.register_buffer("weight_scale", weight_scale)
         self.register_buffer("bias", bias)
+        self.share: SharedInput | None = None
 
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear) -> Int8Linear:
@@ -42,9 +54,15 @@ class Int8Linear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
-        rows = x.reshape(-1, shape[-1]).to(torch.float32)
-        scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / QMAX
-        q = torch.round(rows / scale).clamp_(-QMAX, QMAX).to(torch.int8)
+        share = self.share
+        if share is not None and share.x is x:  # a sibling projection already quantized this activation
+            q, scale = share.q, share.scale
+        else:
+            rows = x.reshape(-1, shape[-1]).to(torch.float32)
+            scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / QMAX
+            q = torch.round(rows / scale).clamp_(-QMAX, QMAX).to(torch.int8)
+            if share is not None:
+                share.x, share.q, share.scale = x, q, scale
         out = torch._int_mm(q, self.qweight_t).to(torch.float32).mul_(scale).mul_(self.weight_scale)
         if self.bias is not None:
             out.add_(self.bias)
@@ -61,7 +79,22 @@ def quantize_linears(module: Any) -> Any:
             setattr(module, name, Int8Linear.from_linear(child))
         else:
             quantize_linears(child)
-    return module
+    return share_inputs(module)
+
+
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def share_inputs(model: Any) -> Any:
+    """Let each attention block's q/k/v and each MLP's gate/up quantize their common input once."""
+    for module in model.modules():
+        for group in SIBLINGS:
+            members = [getattr(module, n, None) for n in group]
+            if all(isinstance(m, Int8Linear) for m in members):
+                shared = SharedInput()
+                for m in members:
+                    m.share = shared
+    return model
 
 
 def engine_state(model: Any) -> dict[str, torch.Tensor]:
@@ -95,7 +128,7 @@ def load_engine_state(model: Any, state: dict[str, torch.Tensor]) -> Any:
                 model.get_parameter(key).copy_(value)
     if any(isinstance(m, torch.nn.Linear) for m in model.modules()):
         raise KeyError("the saved engine does not cover every Linear of the model")
-    return model
+    return share_inputs(model)
 
 
 def supported() -> bool:

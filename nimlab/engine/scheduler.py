@@ -24,10 +24,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from nimlab.engine.detok import IncrementalText
 from nimlab.engine.lora import AdapterSet
@@ -86,6 +88,37 @@ class EngineStats:
     @property
     def kv_usage(self) -> float:
         return self.kv_used_tokens / self.kv_capacity_tokens if self.kv_capacity_tokens else 0.0
+
+
+class _PreallocatedLayer(DynamicLayer):
+    """One layer's KV cache with room to grow: a decode step writes its token in place instead of copying the
+    whole cache (a plain DynamicLayer concatenates at every step, and rebuilding it from tensors copies once
+    more). Reallocated, with headroom, only when the batch changes or the room runs out."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, headroom: int = 64) -> None:
+        super().__init__()
+        self._k = self._room(keys, keys.shape[-2] + headroom)
+        self._v = self._room(values, values.shape[-2] + headroom)
+        self._len = keys.shape[-2]
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self.keys, self.values = self._k[:, :, :self._len], self._v[:, :, :self._len]
+
+    @staticmethod
+    def _room(t: torch.Tensor, capacity: int) -> torch.Tensor:
+        buf = t.new_empty((*t.shape[:2], capacity, t.shape[-1]))
+        buf[:, :, :t.shape[-2]] = t
+        return buf
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        end = self._len + key_states.shape[-2]
+        if end > self._k.shape[-2]:
+            self._k = self._room(self._k[:, :, :self._len], 2 * end)
+            self._v = self._room(self._v[:, :, :self._len], 2 * end)
+        self._k[:, :, self._len:end] = key_states
+        self._v[:, :, self._len:end] = value_states
+        self._len = end
+        self.keys, self.values = self._k[:, :, :end], self._v[:, :, :end]
+        return self.keys, self.values
 
 
 class _Seq:
@@ -153,6 +186,7 @@ class Engine:
         max_queue: int = 64,
         max_model_len: int | None = None,
         static_batching: bool = False,
+        preallocated_kv: bool = False,
     ) -> None:
         if max_num_seqs < 1:
             raise EngineError("max_num_seqs must be at least 1")
@@ -161,6 +195,9 @@ class Engine:
         self.tokenizer = loaded.tokenizer
         self.max_num_seqs = max_num_seqs
         self.static_batching = static_batching
+        # the optimized engine's KV cache: written in place; the generic one concatenates at every step
+        self.preallocated_kv = preallocated_kv
+        self._layers: list[_PreallocatedLayer] | None = None
         self.kv_capacity = kv_capacity_tokens
         self.max_queue = max_queue
         self.max_model_len = min(max_model_len or loaded.max_context, loaded.max_context)
@@ -390,7 +427,13 @@ class Engine:
         assert self._mask is not None and self._next_pos is not None
         ids = torch.tensor([[s.pending] for s in self._seqs], dtype=torch.long)
         mask = torch.cat([self._mask, torch.ones((len(self._seqs), 1), dtype=torch.long)], dim=1)
-        cache = DynamicCache(ddp_cache_data=list(zip(self._keys, self._values, strict=True)))
+        if self.preallocated_kv:
+            if self._layers is None:
+                self._layers = [_PreallocatedLayer(k, v) for k, v in zip(self._keys, self._values, strict=True)]
+            cache = DynamicCache()
+            cache.layers = list(self._layers)
+        else:
+            cache = DynamicCache(ddp_cache_data=list(zip(self._keys, self._values, strict=True)))
         out = self.adapters.model(
             input_ids=ids, attention_mask=mask, position_ids=self._next_pos[:, None],
             cache=cache, use_cache=True, **self.adapters.forward_kwargs([s.adapter for s in self._seqs]),
@@ -408,6 +451,7 @@ class Engine:
 
     # ---- batch bookkeeping ------------------------------------------------------------------------
     def _merge(self, new: list[_Seq], keys, values, mask: torch.Tensor, lengths: torch.Tensor) -> None:
+        self._layers = None  # the batch changes shape: the next step lays out fresh buffers
         if not self._seqs:
             self._seqs, self._keys, self._values, self._mask, self._next_pos = list(new), keys, values, mask, lengths
             return
@@ -439,6 +483,7 @@ class Engine:
                 seq.abort(reason)
             self._kv_reserved -= seq.reserved
         keep = [i for i in range(len(self._seqs)) if i not in set(gone)]
+        self._layers = None
         if not keep:
             self._reset_batch(release=False)
             return
@@ -456,3 +501,4 @@ class Engine:
         if release:
             self._kv_reserved -= sum(s.reserved for s in self._seqs)
         self._seqs, self._keys, self._values, self._mask, self._next_pos = [], [], [], None, None
+        self._layers = None

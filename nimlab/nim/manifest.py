@@ -15,7 +15,7 @@ from nimlab.errors import ConfigError
 
 DEFAULT_MANIFEST = "manifest.yaml"
 _REQUIRE_KEYS = {"gpus", "gpu_devices", "min_gpu_memory_gib", "min_cpus", "cpu_flags", "min_memory_gib"}
-_RUNTIME_KEYS = {"max_num_seqs", "kv_cache_tokens", "precision", "engine_threads", "auto_select"}
+_RUNTIME_KEYS = {"preallocated_kv", "max_num_seqs", "kv_cache_tokens", "precision", "engine_threads", "auto_select"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Runtime:
     # False keeps a runnable profile out of automatic selection: it runs only when NIM_MODEL_PROFILE names it
     # (for experiments with a manifest of your own; the packaged profiles all take part in selection).
     auto_select: bool = True
+    # the KV cache written in place with headroom (the optimized engine) or grown by copying at every
+    # step (the generic one): part of what makes one engine faster than the other at the same batch size
+    preallocated_kv: bool = False
 
     @property
     def schedule(self) -> str:
@@ -178,7 +181,8 @@ def _profile(where: str, raw: Any) -> Profile:
                               kv_cache_tokens=int(rt.get("kv_cache_tokens", 8192)),
                               precision=str(rt.get("precision", tags.get("precision", "fp32"))),
                               engine_threads=int(rt.get("engine_threads", 1)),
-                              auto_select=_flag(rt.get("auto_select", True)))
+                              auto_select=_flag(rt.get("auto_select", True)),
+                              preallocated_kv=_flag(rt.get("preallocated_kv", False)))
         except (TypeError, ValueError) as exc:
             raise fail(f"bad runtime value ({exc})") from exc
         if runtime.precision not in PRECISIONS:

@@ -73,7 +73,8 @@ def load_engine(state: NimState) -> None:
         loaded = load_model(runtime.precision, cache_dir=state.config.cache_path)
         log.info("Model loaded from %s in %.1f s (%s)", loaded.source, time.monotonic() - t0, runtime.precision)
         engine = Engine(loaded, max_num_seqs=runtime.max_num_seqs, kv_capacity_tokens=runtime.kv_cache_tokens,
-                        max_queue=state.config.max_queue, max_model_len=state.config.max_model_len)
+                        max_queue=state.config.max_queue, max_model_len=state.config.max_model_len,
+                        preallocated_kv=runtime.preallocated_kv)
         engine.start()
         log.info("Engine schedule: %s (max_num_seqs=%d, KV pool %d tokens, %d engine thread(s))",
                  runtime.schedule, runtime.max_num_seqs, runtime.kv_cache_tokens, runtime.engine_threads)

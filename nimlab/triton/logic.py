@@ -40,6 +40,7 @@ class EngineSettings:
     engine_threads: int = 1  # torch intra-op threads, as the course NIM's profiles set them
     cache_dir: Path | None = None
     precision: str = "fp32"  # the engine you "build": fp32, or int8 like the NIM's optimized profile
+    preallocated_kv: bool = False  # KV cache written in place (the NIM's optimized engine) or grown by copying
 
     @property
     def static_batching(self) -> bool:
@@ -69,9 +70,13 @@ class EngineSettings:
         precision = params.get("precision", "fp32").strip() or "fp32"
         if precision not in PRECISIONS:
             raise ConfigError(f"parameter precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        flag = params.get("preallocated_kv", "false").strip().lower() or "false"
+        if flag not in ("true", "false"):
+            raise ConfigError(f"parameter preallocated_kv must be true or false, not {flag!r}")
         return cls(
             batching_strategy=strategy,
             precision=precision,
+            preallocated_kv=flag == "true",
             max_num_seqs=integer("max_num_seqs", cls.max_num_seqs),
             kv_cache_tokens=integer("kv_cache_tokens", cls.kv_cache_tokens),
             max_queue=integer("max_queue_size", cls.max_queue),

@@ -34,6 +34,7 @@ KNOBS: dict[str, str] = {
     "batching_strategy": "inflight_fused_batching (continuous batching) or V1 (static batching: no request "
                          "joins a running batch)",
     "precision": "the engine's precision: fp32, or int8 (W8A8, the course NIM's optimized profile)",
+    "preallocated_kv": "true: the KV cache is written in place (as the NIM's optimized engine); false: grown by copying",
     "max_num_seqs": "the engine's in-flight batch cap",
     "kv_cache_tokens": "the engine's KV pool, in tokens",
     "max_queue_size": "requests the engine queues before answering rate_limit_exceeded",
@@ -64,6 +65,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "engine_threads": 1,
         "cache_dir": "",
         "precision": "int8",
+        "preallocated_kv": True,
     },
     # Out of the box with nothing turned: one instance, no dynamic batching, V1 static batching with a batch
     # cap of one (so one request at a time), the default fp32 engine.
@@ -86,6 +88,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "engine_threads": 1,
         "cache_dir": "",
         "precision": "fp32",
+        "preallocated_kv": False,
     },
 }
 
@@ -125,6 +128,7 @@ def placeholders(values: dict[str, Any]) -> dict[str, str]:
     pp_db = _bool(values["prepost_dynamic_batching"], "prepost_dynamic_batching")
     subst = {k: str(v) for k, v in values.items()}
     subst["decoupled_mode"] = "True" if _bool(values["decoupled_mode"], "decoupled_mode") else "False"
+    subst["preallocated_kv"] = "true" if _bool(values.get("preallocated_kv", False), "preallocated_kv") else "false"
     subst["llm_dynamic_batching"] = _dynamic_batching(llm_db, values["llm_max_queue_delay_microseconds"], "llm")
     subst["preprocessing_dynamic_batching"] = _dynamic_batching(
         pp_db, values["prepost_max_queue_delay_microseconds"], "preprocessing")

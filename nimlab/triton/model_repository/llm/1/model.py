@@ -44,7 +44,7 @@ class TritonPythonModel:
         loaded = load_model(settings.precision, cache_dir=settings.cache_dir)
         engine = Engine(loaded, max_num_seqs=settings.max_num_seqs, kv_capacity_tokens=settings.kv_cache_tokens,
                         max_queue=settings.max_queue, max_model_len=settings.max_model_len,
-                        static_batching=settings.static_batching)
+                        static_batching=settings.static_batching, preallocated_kv=settings.preallocated_kv)
         engine.start()
         warm = loaded.tokenizer("Hello", add_special_tokens=False)["input_ids"]
         for _ in engine.generate(warm, SamplingParams(max_tokens=2, temperature=0)):
