@@ -32,12 +32,12 @@ def step_ms(model, batch: int, context: int = 100, steps: int = 8) -> float:
     """Mean milliseconds of one decode step after a prefill of `context` tokens per sequence."""
     ids = torch.randint(100, 40000, (batch, context))
     with torch.inference_mode():
-        cache = model(input_ids=ids, use_cache=True, past_key_values=DynamicCache(), logits_to_keep=1).past_key_values
+        cache = model(input_ids=ids, use_cache=True, cache=DynamicCache(), logits_to_keep=1).cache
         nxt = torch.randint(100, 40000, (batch, 1))
-        model(input_ids=nxt, past_key_values=cache, use_cache=True)  # warm
+        model(input_ids=nxt, cache=cache, use_cache=True)  # warm
         start = time.perf_counter()
         for _ in range(steps):
-            model(input_ids=nxt, past_key_values=cache, use_cache=True)
+            model(input_ids=nxt, cache=cache, use_cache=True)
         return (time.perf_counter() - start) / steps * 1000
 
 

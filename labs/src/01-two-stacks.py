@@ -18,15 +18,13 @@
 # On the GPU stack set `NIMLAB_STACK=gpu`, `NIM_URL`, `TRITON_OPENAI_URL` and `TRITON_HTTP_URL`.
 
 # %%
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from nimlab import labkit
 
-NIM, TRITON = labkit.nim_url(), labkit.triton_url()
-TRITON_HTTP = os.environ.get("TRITON_HTTP_URL", "http://127.0.0.1:8001")
+NIM, TRITON, TRITON_HTTP = labkit.nim_url(), labkit.triton_url(), labkit.triton_http_url()
 print("NIM (OpenAI):          ", NIM)
 print("hand-built (OpenAI):   ", TRITON)
 print("hand-built (Triton v2):", TRITON_HTTP)
