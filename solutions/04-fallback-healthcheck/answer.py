@@ -88,7 +88,8 @@ def check_nim(base_url: str, expected_profile_id: str | None = None, baseline_to
     out["ready"] = True
     try:
         meta = json.loads(_get(base + "/v1/metadata")[1])
-        out["profile_id"] = meta.get("selectedModelProfileId")
+        # NIM 1.x-era references publish selectedModelProfileId; a 2.x LLM reference names it profile_id
+        out["profile_id"] = meta.get("selectedModelProfileId") or meta.get("profile_id")
     except (OSError, ValueError):
         pass
     pid = out["profile_id"]
