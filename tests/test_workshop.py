@@ -216,10 +216,11 @@ def test_per_learner_nim_runs_inside_the_learners_container(engine, tmp_path: Pa
         assert "Paris" in cell.stdout and "url: http://127.0.0.1:8000/v1" in cell.stdout
         top = docker("top", f"{cfg.name}-dee")
         assert "nimlab serve" in top and "jupyterhub-singleuser" in top
-        # the NIM maps its weights (~0.5 GiB) from its cache file: docker stats counts them as page cache,
+        # the NIM maps part of its weights from its cache file (the int8 engine's tensors are its own memory,
+        # the fp32 embedding, ~110 MiB, stays mapped): docker stats counts mapped pages as page cache,
         # resident memory counts them, and room sizing uses the latter
         (use,) = [u for u in room.usage(cfg, resident=True) if u.name == f"{cfg.name}-dee"]
-        assert use.rss_mib > 800 and use.rss_mib > use.mem_mib + 300, use
+        assert use.rss_mib > 800 and use.rss_mib > use.mem_mib + 100, use
         (line,) = [ln for ln in status(cfg).splitlines() if ln.split()[:2] == ["dee", "ready"]]
         assert float(line.split()[2]) > 800, line  # what `nimlab workshop status` shows is the resident figure
     finally:
