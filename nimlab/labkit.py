@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nimlab.bench.load import LoadResult, RequestRecord, openai_stream_sender, run_closed_loop
 from nimlab.bench.stats import RunStats, summarize
+from nimlab.nim.client import root as client_root
 
 # tqdm's notebook mode wants ipywidgets for progress bars; the labs print their own progress lines
 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -73,7 +74,7 @@ def adapters_dir() -> Path:
 
 def root(base_url: str) -> str:
     """http://host:port/v1 -> http://host:port"""
-    return base_url.removesuffix("/v1")
+    return client_root(base_url)
 
 
 def model_of(base_url: str) -> str:

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-import httpx
-
 from nimlab.errors import ServiceError
 from nimlab.lab.local import LocalBackend, ServiceStatus, status_table
 from nimlab.lab.services import SERVICE_NAMES, ServiceSpec, default_services
@@ -60,14 +58,11 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
 
 
 def _profile(url: str) -> tuple[str, str] | None:
-    """(id, name) of the NIM's selected profile from /v1/metadata; the name only while its extensions are on."""
-    try:
-        meta = httpx.get(url + "/v1/metadata", timeout=2).json()
-        pid = meta["selectedModelProfileId"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-    extra = meta.get("nimlab") if isinstance(meta.get("nimlab"), dict) else {}
-    return pid, extra.get("selectedModelProfileName") or meta.get("selectedModelProfileName") or ""
+    """(id, name) of the NIM's selected profile: the published id, named from the manifest (empty if unknown)."""
+    from nimlab.nim.client import running_profile
+
+    found = running_profile(url, timeout=2)
+    return None if found is None else (found.id, found.name or "")
 
 
 def _shown(found: tuple[str, str] | None) -> str:

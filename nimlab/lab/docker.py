@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from nimlab.errors import ServiceError
 from nimlab.lab.local import ServiceStatus, status_table
 from nimlab.lab.services import ServiceSpec
+from nimlab.nim.client import running_profile
 
 # compose service -> (container port, health path); URLs use the published host port of the container port
 SERVICES: dict[str, tuple[int, str]] = {
@@ -233,14 +232,8 @@ class DockerBackend:
         if found:  # the last decision: a restarted container logs one per start
             return found[-1].group("id"), found[-1].group("name")
         url = self.url(name)
-        if url:
-            try:
-                meta = httpx.get(url + "/v1/metadata", timeout=2).json()
-                extra = meta.get("nimlab") or {}  # the course NIM's extension key (absent when turned off)
-                return meta["selectedModelProfileId"], extra.get("selectedModelProfileName", "")
-            except (httpx.HTTPError, ValueError, KeyError, AttributeError):
-                pass
-        return None
+        found = running_profile(url, timeout=2) if url else None  # the published id, named from the manifest
+        return None if found is None else (found.id, found.name or "")
 
     def _known(self, name: str) -> None:
         if name not in SERVICES:
