@@ -17,10 +17,8 @@ fails loudly instead of grading unfairly.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,10 +124,10 @@ def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
 def triton_live() -> Iterator[dict[str, str]]:
     """The real tritonserver (nvidia-pytriton's binary, via nimlab.triton.launcher) in explicit model-control
     mode on an empty repository the grader owns: checks load one learner model at a time into it."""
-    import subprocess
+    import signal
     import tempfile
-    from pathlib import Path
 
+    from nimlab.process import launched
     from nimlab.triton import launcher
 
     with tempfile.TemporaryDirectory(prefix="nimlab-grade-triton-") as tmp:
@@ -138,23 +136,10 @@ def triton_live() -> Iterator[dict[str, str]]:
         state.mkdir()
         ports = launcher.TritonPorts.free()
         argv = launcher.server_argv(repo, launcher.backend_dir(state), ports) + ["--model-control-mode=explicit"]
-        with open(state / "tritonserver.log", "wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, **launcher.server_env()}, start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{ports.http}"
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = (state / "tritonserver.log").read_text(errors="replace")[-1500:]
-                    raise ServiceError(f"tritonserver did not start for grading:\n{tail}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/v2/health/ready", timeout=2).status_code == 200:
-                        break
-                time.sleep(0.2)
+        url = f"http://127.0.0.1:{ports.http}"
+        with launched(argv, url, "/v2/health/ready", env=launcher.server_env(), timeout=60,
+                      log_path=state / "tritonserver.log", stop_signal=signal.SIGINT, grace=20.0):
             yield {"triton_live.http": url, "triton_live.repo": str(repo)}
-        finally:
-            launcher.stop_server(proc)
 
 
 @contextlib.contextmanager

@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,14 +13,10 @@ from pathlib import Path
 import httpx
 
 from nimlab.errors import ServiceError
-from nimlab.lab.services import ServiceSpec
+from nimlab.lab.services import ServiceSpec, state_dir
+from nimlab.process import port_in_use, spawn, stop_pid_group
 
-
-def state_dir() -> Path:
-    base = os.environ.get("NIMLAB_STATE_DIR")
-    path = Path(base) if base else Path.home() / ".nimlab" / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+__all__ = ["LocalBackend", "ServiceStatus", "port_in_use", "state_dir", "status_table"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +33,6 @@ def status_table(statuses: Sequence[ServiceStatus], profile: Callable[[ServiceSt
     lines = [f"{'service':14} {'state':9} {'url':26} profile"]
     lines += [f"{st.name:14} {st.state:9} {st.url or '-':26} {profile(st)} {st.detail}".rstrip() for st in statuses]
     return "\n".join(lines), 0 if all(st.state == "ready" for st in statuses) else 1
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
 
 
 def _alive(pid: int) -> bool:
@@ -113,11 +100,8 @@ class LocalBackend:
         if pid is not None:
             return pid  # already running: `up` is idempotent
         self.check_port(spec)
-        log = open(self.log_path(spec.name), "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
-        log.close()
+        proc = spawn(spec.argv, self.log_path(spec.name), {**spec.env, "PYTHONUNBUFFERED": "1"}, tied=False,
+                     append=True)  # detached: the service outlives `nimlab lab up`
         self._pidfile(spec.name).write_text(json.dumps({"pid": proc.pid, "port": spec.port, "url": spec.url,
                                                          "health": spec.health_path, "started": time.time(),
                                                          "started_at": _started_at(proc.pid)}))
@@ -129,13 +113,7 @@ class LocalBackend:
             return False
         pid = rec["pid"]
         if _ours(rec):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # whatever remains of the group
+            stop_pid_group(pid, _alive, timeout)
         self._pidfile(name).unlink(missing_ok=True)
         port = rec.get("port")
         deadline = time.monotonic() + 5

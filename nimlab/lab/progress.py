@@ -68,7 +68,7 @@ class _ModelGate(threading.Thread):
         return cache_filled(default_cache())
 
     def run(self) -> None:
-        from nimlab.triton.launcher import prepare_model_cache
+        from nimlab.model_cache import prepare_model_cache
 
         while self.filler_starting and not self.filled() and not self.filler_settled.wait(0.5):
             pass

@@ -40,6 +40,14 @@ class ServiceSpec:
         return port_variable(self.port_name) if self.port_name else ""
 
 
+def state_dir() -> Path:
+    """Where the lab keeps pid files, logs and tokens: NIMLAB_STATE_DIR, else ~/.nimlab/run."""
+    base = os.environ.get("NIMLAB_STATE_DIR")
+    path = Path(base) if base else Path.home() / ".nimlab" / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def course_root() -> Path:
     """The checkout nimlab runs from (an editable install): the site and the notebooks live there."""
     root = Path(os.environ.get("NIMLAB_COURSE_ROOT") or Path(__file__).resolve().parents[2])
@@ -77,7 +85,6 @@ def course_site() -> ServiceSpec:
 def jupyterlab() -> ServiceSpec:
     """JupyterLab on labs/ and exercises/, on loopback, behind a token kept in the state folder."""
     from nimlab.lab.jupyter import jupyter_argv, jupyter_token
-    from nimlab.lab.local import state_dir
 
     p, state = port("jupyter"), state_dir()
     token = jupyter_token(state)

@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> Path:
-    from nimlab.nim.config import from_env
+    from nimlab.engine.weights import default_cache
 
-    return args.cache or from_env().cache_path
+    return args.cache or default_cache()
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""App assembly: routes and exception handlers over the start-up state (nimlab.nim.state)."""
+"""App assembly: the shared OpenAI app (nimlab.openai.app) over the start-up state (nimlab.nim.state)."""
 
 from __future__ import annotations
 
@@ -6,57 +6,46 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response
 
 from nimlab import __version__
-from nimlab.nim.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    ServingError,
-    install_error_handlers,
-)
-from nimlab.nim.serving import OpenAIServing
 from nimlab.nim.state import API_VERSION, WHAT_THIS_IS, NimState
+from nimlab.openai.app import build_app as build_openai_app
+from nimlab.openai.protocol import ServingError
+from nimlab.openai.serving import OpenAIServing
 
 log = logging.getLogger("nimlab.nim")
 
 
 def build_app(state: NimState) -> FastAPI:
-    app = FastAPI(title="nimlab course NIM", version=__version__, description=WHAT_THIS_IS)
-    app.state.nim = state
-
-    install_error_handlers(app, log)
+    """The shared OpenAI app over the course engine, plus NIM's own routes (metadata, version, metrics)."""
 
     def serving() -> OpenAIServing:
         if state.load_error:
             raise ServingError(503, f"the model failed to load: {state.load_error}", "service_unavailable")
-        if not state.ready or state.serving is None:
+        if not state.ready or state.openai is None:
             raise ServingError(503, "the model is still loading; retry when /v1/health/ready returns 200",
                                "service_unavailable", code="not_ready")
-        return state.serving
+        return state.openai
 
-    # ---- health and identity ------------------------------------------------------------------------
-    @app.get("/v1/health/live")
-    async def live() -> dict[str, Any]:
-        return {"object": "health.response", "message": "live"}
-
-    @app.get("/v1/health/ready")
-    async def ready() -> JSONResponse:
+    async def readiness() -> str | None:
         if state.ready:
-            return JSONResponse({"object": "health.response", "message": "ready"})
-        msg = f"not ready: {state.load_error}" if state.load_error else "not ready: the model is loading"
-        return JSONResponse({"object": "health.response", "message": msg}, status_code=503)
+            return None
+        return state.load_error or "the model is loading"
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    def models() -> list[dict[str, Any]]:
         base = {"id": state.served_model_name, "object": "model", "created": int(state.started),
                 "owned_by": "nimlab", "root": state.manifest.model, "parent": None,
                 "max_model_len": state.config.max_model_len}
-        manager = state.serving.adapters if state.serving else None
+        manager = state.engine_client.adapters if state.engine_client else None
         loras = [{"id": a.name, "object": "model", "created": int(state.started), "owned_by": "nimlab",
                   "root": str(a.path), "parent": state.served_model_name,
                   "max_model_len": state.config.max_model_len} for a in (manager.adapters if manager else ())]
-        return {"object": "list", "data": [base, *loras]}
+        return [base, *loras]
+
+    app = build_openai_app(serving=serving, readiness=readiness, models=models, log=log,
+                           title="nimlab course NIM", version=__version__, description=WHAT_THIS_IS)
+    app.state.nim = state
 
     @app.get("/v1/metadata")
     async def metadata() -> dict[str, Any]:
@@ -83,26 +72,7 @@ def build_app(state: NimState) -> FastAPI:
     @app.get("/v1/metrics")
     @app.get("/metrics")
     async def metrics() -> Response:
-        stats = state.serving.engine.stats() if state.serving else None
+        stats = state.engine_client.engine.stats() if state.engine_client else None
         return Response(state.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    # ---- inference ----------------------------------------------------------------------------------
-    @app.post("/v1/chat/completions")
-    async def chat(req: ChatCompletionRequest) -> Any:
-        srv = serving()
-        started = srv.start_chat(req)
-        if req.stream:
-            include = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(srv.stream("chat", started, include), media_type="text/event-stream")
-        return await srv.full_response("chat", started)
-
-    @app.post("/v1/completions")
-    async def completions(req: CompletionRequest) -> Any:
-        srv = serving()
-        started = srv.start_completion(req)
-        if req.stream:
-            include = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(srv.stream("text", started, include), media_type="text/event-stream")
-        return await srv.full_response("text", started)
 
     return app

@@ -56,7 +56,8 @@ def prepare(cfg: nim_config.NimConfig) -> NimState:
 def load_engine(state: NimState) -> None:
     """Load weights, start the engine with the profile's schedule, warm it, then flip ready."""
     from nimlab.engine import Engine, SamplingParams, load_model
-    from nimlab.nim.serving import OpenAIServing
+    from nimlab.nim.serving import CourseEngineClient
+    from nimlab.openai.serving import OpenAIServing
 
     profile_runtime = state.selection.profile.runtime
     assert profile_runtime is not None  # selection only returns runnable profiles
@@ -82,7 +83,8 @@ def load_engine(state: NimState) -> None:
         for _ in engine.generate(warm_ids, SamplingParams(max_tokens=2, temperature=0)):
             pass
         adapters = _start_adapters(state, engine)
-        state.serving = OpenAIServing(engine, state.served_model_name, state.metrics, adapters)
+        state.engine_client = CourseEngineClient(engine, state.served_model_name, state.metrics, adapters)
+        state.openai = OpenAIServing(state.engine_client)
         state.ready_event.set()
         log.info("Engine warm; service ready after %.1f s", time.time() - state.started)
     except NimlabError as exc:
@@ -138,8 +140,8 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> int:
 
     @app.on_event("shutdown")
     async def _stop() -> None:
-        if state.serving is not None:
-            state.serving.engine.stop()
+        if state.engine_client is not None:
+            state.engine_client.engine.stop()
 
     log.info("Serving the OpenAI API on http://%s:%d (health: /v1/health/ready, metrics: /v1/metrics)",
              host, listen)

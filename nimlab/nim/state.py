@@ -15,7 +15,8 @@ from nimlab.nim.metrics import NimMetrics
 from nimlab.nim.selection import Selection
 
 if TYPE_CHECKING:
-    from nimlab.nim.serving import OpenAIServing
+    from nimlab.nim.serving import CourseEngineClient
+    from nimlab.openai.serving import OpenAIServing
 
 API_VERSION = "1.0.0"
 WHAT_THIS_IS = ("nimlab course NIM: an educational stand-in for NVIDIA NIM for LLMs that mirrors its operational "
@@ -32,11 +33,12 @@ class NimState:
     selection: Selection
     served_model_name: str
     metrics: NimMetrics
-    serving: OpenAIServing | None = None
+    engine_client: CourseEngineClient | None = None
+    openai: OpenAIServing | None = None  # the OpenAI layer over engine_client
     load_error: str | None = None
     started: float = field(default_factory=time.time)
     ready_event: threading.Event = field(default_factory=threading.Event)
 
     @property
     def ready(self) -> bool:
-        return self.serving is not None and self.ready_event.is_set()
+        return self.openai is not None and self.ready_event.is_set()

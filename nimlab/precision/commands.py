@@ -49,7 +49,7 @@ def resolve(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from nimlab.nim.config import from_env
+    from nimlab.engine.weights import default_cache
     from nimlab.precision.criteria import Thresholds
     from nimlab.precision.validate import render, validate
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     candidate, reference = resolve(args.candidate), resolve(args.reference)
     if args.limit is not None and not 1 <= args.limit <= len(EVAL_SET):
         raise ConfigError(f"--limit {args.limit} is outside 1..{len(EVAL_SET)}", hint="leave it out to use every question")
-    report = validate(candidate, reference, cache_dir=args.cache or from_env().cache_path,
+    report = validate(candidate, reference, cache_dir=args.cache or default_cache(),
                       items=EVAL_SET[: args.limit or len(EVAL_SET)], rounds=max(1, args.rounds), thresholds=thresholds,
                       progress=lambda m: print(f"[precision] {m}", file=sys.stderr, flush=True))
     print(render(report))

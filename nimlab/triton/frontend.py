@@ -2,8 +2,10 @@
 response shapes as the course NIM, so one OpenAI client switches stacks by changing only `base_url`.
 
 It reaches Triton only through tritonclient (gRPC bi-directional streaming, the one transport that carries
-a decoupled model's many responses). Protocol models are the course NIM's (nimlab.nim.protocol); the
-serving here is its own: no engine, no tokenizer in this process; the model repository does that work.
+a decoupled model's many responses). `TritonLLM` is this stack's engine client for the shared OpenAI layer
+(nimlab.openai): protocol, responses and SSE are the same code the course NIM serves with; no engine and no
+tokenizer in this process (the model repository does that work). A client that disconnects closes the
+output iterator, which cancels the gRPC stream; Triton then marks the request cancelled and the models stop.
 """
 
 from __future__ import annotations
@@ -17,16 +19,10 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, StreamingResponse
 
-from nimlab.nim.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    ServingError,
-    install_error_handlers,
-    new_id,
-    now,
-)
+from nimlab.openai.app import build_app as build_openai_app
+from nimlab.openai.protocol import ServingError, new_id
+from nimlab.openai.serving import GenerateRequest, OpenAIServing, Output
 from nimlab.triton.wire import decode_error
 
 log = logging.getLogger("nimlab.triton.frontend")
@@ -39,7 +35,7 @@ _STATUS = {"invalid_request_error": 400, "rate_limit_exceeded": 429, "service_un
 
 
 class FrontendError(ServingError):
-    """The course NIM's error value, plus decoding of errors that crossed Triton (nimlab.triton.wire)."""
+    """The OpenAI layer's error value, plus decoding of errors that crossed Triton (nimlab.triton.wire)."""
 
     @classmethod
     def from_triton(cls, message: str) -> FrontendError:
@@ -113,8 +109,9 @@ class TritonLLM:
             t.append(_tensor("stop_words", [s.encode() for s in stop], np.object_))
         return t
 
-    async def generate(self, inputs: list[Any]) -> AsyncIterator[Chunk]:
-        """Chunks until the one with a finish_reason; a Triton error becomes a FrontendError."""
+    async def chunks(self, inputs: list[Any]) -> AsyncIterator[Chunk]:
+        """Chunks until the one with a finish_reason; a Triton error becomes a FrontendError. Closing this
+        generator early cancels the gRPC stream (Triton then sees the request as cancelled)."""
         from tritonclient.utils import InferenceServerException
 
         request = {"model_name": self.model, "inputs": inputs, "request_id": new_id("req")}
@@ -144,137 +141,66 @@ class TritonLLM:
             stream.cancel()
 
 
-def _params(req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
-    return {"max_tokens": req.requested_max_tokens(), "temperature": req.temperature, "top_p": req.top_p,
-            "seed": req.seed, "ignore_eos": req.ignore_eos, "stop": req.stop_list(), "stream": req.stream}
+class TritonEngineClient:
+    """The engine client (nimlab.openai.serving.EngineClient) for Triton: one served model name, requests
+    sent as the llm_bls model's tensors."""
 
+    def __init__(self, triton: TritonLLM, served_model_name: str = MODEL_ID) -> None:
+        self.triton = triton
+        self.model_name = served_model_name
 
-def _messages(req: ChatCompletionRequest) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.text()} for m in req.messages]
+    def check_model(self, model: str) -> None:
+        if model != self.model_name:
+            raise FrontendError(404, f"The model `{model}` does not exist. This server serves "
+                                f"`{self.model_name}` (see /v1/models).", "invalid_request_error", "model",
+                                "model_not_found")
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[Output]:
+        """Open the stream and wait for the first chunk: errors Triton reports before it are plain HTTP errors."""
+        messages = [{"role": r, "content": c} for r, c in req.messages] if req.kind == "chat" else None
+        inputs = self.triton.inputs(messages=messages, prompt=None if messages is not None else req.prompt,
+                                    max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
+                                    seed=req.seed, ignore_eos=req.ignore_eos, stop=req.stop, stream=req.stream)
+        chunks = self.triton.chunks(inputs)
+        try:
+            first = await anext(chunks)
+        except BaseException:
+            await chunks.aclose()
+            raise
+        return self._outputs(first, chunks)
+
+    @staticmethod
+    async def _outputs(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Output]:
+        try:
+            yield Output(first.text, first.prompt_tokens, first.completion_tokens, first.finish_reason)
+            async for c in rest:
+                yield Output(c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason)
+        finally:
+            await rest.aclose()
 
 
 def build_app(triton: TritonLLM, served_model_name: str = MODEL_ID) -> FastAPI:
-    app = FastAPI(title="nimlab hand-built stack: OpenAI API over Triton")
+    """The shared OpenAI app (nimlab.openai.app) over Triton."""
     started = int(time.time())
+    openai = OpenAIServing(TritonEngineClient(triton, served_model_name))
 
-    install_error_handlers(app, log)
-
-    def check_model(model: str) -> None:
-        if model != served_model_name:
-            raise FrontendError(404, f"The model `{model}` does not exist. This server serves "
-                                f"`{served_model_name}` (see /v1/models).", "invalid_request_error", "model",
-                                "model_not_found")
-
-    @app.get("/v1/health/live")
-    async def live() -> dict[str, Any]:
-        return {"object": "health.response", "message": "live"}
-
-    @app.get("/v1/health/ready")
-    async def ready() -> JSONResponse:
+    async def readiness() -> str | None:
         if await triton.ready():
-            return JSONResponse({"object": "health.response", "message": "ready"})
-        return JSONResponse({"object": "health.response",
-                             "message": f"not ready: Triton at {triton.url} has no ready model {triton.model}"},
-                            status_code=503)
+            return None
+        return f"Triton at {triton.url} has no ready model {triton.model}"
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": served_model_name, "object": "model", "created": started,
-                                            "owned_by": "nimlab", "root": MODEL_ID, "parent": None,
-                                            "triton_model": triton.model}]}
+    def models() -> list[dict[str, Any]]:
+        return [{"id": served_model_name, "object": "model", "created": started, "owned_by": "nimlab",
+                 "root": MODEL_ID, "parent": None, "triton_model": triton.model}]
 
-    async def run(kind: str, req: ChatCompletionRequest | CompletionRequest) -> Any:
-        check_model(req.model)
-        if kind == "chat":
-            inputs = triton.inputs(messages=_messages(req), prompt=None, **_params(req))
-        else:
-            text = req.prompt_text()
-            if not text:
-                raise FrontendError(400, "prompt must not be empty", param="prompt")
-            inputs = triton.inputs(messages=None, prompt=text, **_params(req))
-        chunks = triton.generate(inputs)
-        if not req.stream:
-            return await _full(kind, chunks, served_model_name)
-        include = bool(req.stream_options and req.stream_options.include_usage)
-        first = await anext(chunks)  # errors before the first chunk are still a plain HTTP error
-        return StreamingResponse(_sse(kind, first, chunks, served_model_name, include),
-                                 media_type="text/event-stream")
-
-    @app.post("/v1/chat/completions")
-    async def chat(req: ChatCompletionRequest) -> Any:
-        return await run("chat", req)
-
-    @app.post("/v1/completions")
-    async def completions(req: CompletionRequest) -> Any:
-        return await run("text", req)
+    app = build_openai_app(serving=lambda: openai, readiness=readiness, models=models, log=log,
+                           title="nimlab hand-built stack: OpenAI API over Triton")
 
     @app.on_event("shutdown")
     async def _close() -> None:
         await triton.close()
 
     return app
-
-
-def _usage(c: Chunk) -> dict[str, int]:
-    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-            "total_tokens": c.prompt_tokens + c.completion_tokens}
-
-
-async def _full(kind: str, chunks: AsyncIterator[Chunk], model: str) -> dict[str, Any]:
-    text, last = [], None
-    async for c in chunks:
-        text.append(c.text)
-        last = c
-    assert last is not None
-    content = "".join(text)
-    if kind == "chat":
-        choice = {"index": 0, "message": {"role": "assistant", "content": content},
-                  "finish_reason": last.finish_reason, "logprobs": None}
-        return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": now(), "model": model,
-                "choices": [choice], "usage": _usage(last)}
-    choice = {"index": 0, "text": content, "finish_reason": last.finish_reason, "logprobs": None}
-    return {"id": new_id("cmpl"), "object": "text_completion", "created": now(), "model": model,
-            "choices": [choice], "usage": _usage(last)}
-
-
-async def _sse(kind: str, first: Chunk, rest: AsyncIterator[Chunk], model: str,
-               include_usage: bool) -> AsyncIterator[str]:
-    """SSE lines; after the 200 a failure is an error event then [DONE], never a hung stream."""
-    rid, created = new_id("chatcmpl" if kind == "chat" else "cmpl"), now()
-    obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-
-    def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
-        body: dict[str, Any] = {"id": rid, "object": obj, "created": created, "model": model, "choices": choices}
-        if include_usage:
-            body["usage"] = usage
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-    def choice(text: str | None, finish: str | None, role: bool = False) -> dict[str, Any]:
-        if kind == "chat":
-            delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else ({"content": text} if text else {})
-            return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
-
-    async def all_chunks() -> AsyncIterator[Chunk]:
-        yield first
-        async for c in rest:
-            yield c
-
-    if kind == "chat":
-        yield event([choice(None, None, role=True)])
-    try:
-        async for c in all_chunks():
-            if c.text:
-                yield event([choice(c.text, None)])
-            if c.finish_reason is not None:
-                yield event([choice(None, c.finish_reason)])
-                if include_usage:
-                    yield event([], _usage(c))
-    except FrontendError as exc:
-        yield f"data: {json.dumps(exc.body())}\n\n"
-    finally:
-        await rest.aclose()
-    yield "data: [DONE]\n\n"
 
 
 def serve(host: str = "127.0.0.1", port: int = 9000, triton_grpc: str = "127.0.0.1:8002",

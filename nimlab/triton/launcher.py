@@ -19,16 +19,14 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from nimlab.errors import ServiceError
-from nimlab.lab.launch import Running, die_with_parent, free_port, launched, stop_group
+from nimlab.model_cache import prepare_model_cache
 from nimlab.ports import PORTS
+from nimlab.process import Running, free_port, launched, stop_group
 from nimlab.triton.render import render
 
 
@@ -63,25 +61,6 @@ def backend_dir(state_dir: Path) -> Path:
         tmp.chmod(0o755)
         tmp.rename(target)
     return state_dir / "backends"
-
-
-def prepare_model_cache(timeout: float = 300.0) -> None:
-    """Fill the shared model cache (NIM_CACHE_PATH) once, before Triton starts: otherwise every Python model
-    instance would parse the GGUF at the same time on the same cores. Runs in a child so its memory goes."""
-    from nimlab.engine.weights import cache_filled
-    from nimlab.triton.logic import model_cache_dir
-
-    if cache_filled(model_cache_dir()):  # torch-free check: a second start pays no torch import here
-        return
-    code = ("from nimlab.engine import load_model; from nimlab.triton.logic import model_cache_dir; "
-            "load_model('fp32', cache_dir=model_cache_dir())")
-    try:
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout, capture_output=True,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        out = getattr(exc, "stderr", b"") or b""
-        raise ServiceError(f"could not prepare the model cache: {out.decode(errors='replace')[-800:]}",
-                           hint="run `bash scripts/setup.sh` again") from exc
 
 
 def server_env() -> dict[str, str]:
@@ -153,15 +132,7 @@ def server_argv(repository: Path, backends: Path, ports: TritonPorts, host: str 
 
 def stop_server(proc: subprocess.Popen, grace: float = 20.0) -> None:
     """SIGINT tritonserver (graceful unload), wait, then SIGKILL its whole process group (stubs included)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    stop_group(proc, grace, signal.SIGINT)
 
 
 @contextlib.contextmanager
@@ -178,30 +149,12 @@ def triton_server(preset: str = "tuned", overrides: dict[str, str] | None = None
     state_dir.mkdir(parents=True, exist_ok=True)
     repo = repository or render(state_dir / "model_repository", preset, overrides)
     prepare_model_cache()
-    log_path = state_dir / "tritonserver.log"
-    log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(server_argv(repo, backend_dir(state_dir), ports, host), stdout=log_file,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **server_env()}, start_new_session=True,
-                            preexec_fn=die_with_parent)
-    log_file.close()
-    running = RunningTriton(proc, ports, repo, log_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise ServiceError(f"tritonserver exited with status {proc.returncode} during start-up:\n"
-                                   + "\n".join(running.log().splitlines()[-25:]), hint=f"read {log_path}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(running.http_url + "/v2/health/ready", timeout=2.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise ServiceError(f"tritonserver not ready after {timeout:.0f} s:\n"
-                                   + "\n".join(running.log().splitlines()[-25:]), hint=f"read {log_path}")
-            time.sleep(0.25)
-        yield running
+        with launched(server_argv(repo, backend_dir(state_dir), ports, host), f"http://127.0.0.1:{ports.http}",
+                      "/v2/health/ready", env=server_env(), timeout=timeout,
+                      log_path=state_dir / "tritonserver.log", stop_signal=signal.SIGINT, grace=20.0) as running:
+            yield RunningTriton(running.proc, ports, repo, running.log_path)
     finally:
-        stop_server(proc)
         if own_tmp is not None:
             keep = os.environ.get("NIMLAB_KEEP_TRITON_STATE")
             if not keep:

@@ -21,7 +21,7 @@ from nimlab.errors import ConfigError, EngineError, InvalidRequestError
 from nimlab.triton.wire import DownstreamError, decode_error, encode_error  # noqa: F401 - re-exported for model.py
 
 if TYPE_CHECKING:  # the engine (and torch) load only where needed: the llm model, not pre/postprocessing
-    from nimlab.engine import Delta, Engine, SamplingParams
+    from nimlab.engine import Delta, Engine, GenerationRequest, SamplingParams
 
 # ---- the engine's schedule, named as TensorRT-LLM names it ------------------------------------------------
 # TensorRT-LLM's `batching_strategy` parameter: "inflight_fused_batching" (continuous batching: requests join
@@ -183,20 +183,34 @@ class EngineHost:
     engine: Triton's batch is only the hand-off; the engine batches at every decode step.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, log: Callable[[str], None] = lambda _: None) -> None:
         self.engine = engine
+        self.log = log
         self._out: queue.Queue[tuple[Sender, Delta | None, str | None, bool] | None] = queue.Queue()
+        self._running: dict[str, tuple[GenerationRequest, Sender]] = {}
+        self._lock = threading.Lock()
         self._responder = threading.Thread(target=self._respond, name="llm-responder", daemon=True)
         self._responder.start()
 
-    def submit(self, ids: list[int], params: SamplingParams, send: Sender, stream: bool) -> None:
-        """Queue one request; errors before queueing are sent back as a final error response."""
+    def submit(self, ids: list[int], params: SamplingParams, send: Sender, stream: bool, key: str = "",
+               is_cancelled: Callable[[], bool] | None = None) -> None:
+        """Queue one request; errors before queueing are sent back as a final error response.
+
+        `key` (the Triton request id) lets a later `cancel(key)` stop it; `is_cancelled` (the Triton request's
+        own flag: a client that went away) is checked as responses go out, off the engine thread."""
         from nimlab.engine import Delta, GenerationRequest
 
         collected: list[int] = []
 
         def sink(delta: Delta) -> None:
             final = delta.finish_reason is not None
+            if final and key:
+                with self._lock:
+                    if self._running.pop(key, None) is None:
+                        return  # cancel() already sent this request's final response
+            if delta.finish_reason == "cancelled" and not delta.error:
+                self.log(f"llm: request {key or '(no id)'} cancelled after {delta.completion_tokens} of "
+                         f"{params.max_tokens} tokens")
             if delta.error or delta.finish_reason not in (None, "stop", "length"):
                 err = EngineError(delta.error or f"generation ended: {delta.finish_reason}")
                 self._out.put((send, None, encode_error(err), True))
@@ -209,10 +223,56 @@ class EngineHost:
                                   delta.finish_reason)
                     self._out.put((send, whole, None, True))
 
+        request = GenerationRequest(prompt_ids=ids, params=params, sink=sink)
+        if is_cancelled is not None:
+            send = self._watching(send, request, is_cancelled)
+        if key:
+            with self._lock:
+                self._running[key] = (request, send)
         try:
-            self.engine.submit(GenerationRequest(prompt_ids=ids, params=params, sink=sink))
+            self.engine.submit(request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this request's error response
+            with self._lock:
+                self._running.pop(key, None)
             self._out.put((send, None, encode_error(exc), True))
+
+    @staticmethod
+    def _watching(send: Sender, request: GenerationRequest, is_cancelled: Callable[[], bool],
+                  every: int = 4) -> Sender:
+        """`send` that also asks Triton, every few responses, whether the client cancelled: if so the engine
+        drops the request at its next step (the ask is IPC, so it runs on the responder, not the engine)."""
+        count = 0
+
+        def checked(delta: Delta | None, error: str | None, final: bool) -> None:
+            nonlocal count
+            count += 1
+            if not final and count % every == 0 and is_cancelled():
+                request.cancel()
+            send(delta, error, final)
+
+        return checked
+
+    def cancel(self, key: str, grace: float = 5.0) -> bool:
+        """Stop the request submitted under `key` (the engine frees its slot at the next step). A request
+        still queued is dropped without a last delta: after `grace` seconds it gets its final response here,
+        so Triton never waits on it."""
+        with self._lock:
+            entry = self._running.get(key)
+        if entry is None:
+            return False
+        entry[0].cancel()
+
+        def settle() -> None:
+            with self._lock:
+                left = self._running.pop(key, None)
+            if left is not None:
+                self.log(f"llm: request {key} cancelled while queued")
+                self._out.put((left[1], None, encode_error(EngineError("cancelled")), True))
+
+        timer = threading.Timer(grace, settle)
+        timer.daemon = True
+        timer.start()
+        return True
 
     def fail(self, send: Sender, exc: BaseException) -> None:
         self._out.put((send, None, encode_error(exc), True))

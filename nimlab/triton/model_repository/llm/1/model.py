@@ -3,6 +3,11 @@
 execute() receives the batch Triton's dynamic batcher formed, hands every request to the engine and
 returns at once; the engine's own in-flight batching then decides what runs together at each decode step.
 Responses go back through each request's response sender, from the host's responder thread.
+
+Cancellation: a client that goes away marks its Triton request cancelled (`request.is_cancelled()`), which
+the host checks as responses go out; a request from llm_bls is cancelled by llm_bls itself, with a second
+request that carries the same request id and `cancel: true` (a BLS child is not cancelled with its parent).
+Either way the engine drops the request at its next step and the server log says after how many tokens.
 """
 
 import json
@@ -50,7 +55,7 @@ class TritonPythonModel:
         for _ in engine.generate(warm, SamplingParams(max_tokens=2, temperature=0)):
             pass
         self.max_model_len = engine.max_model_len
-        self.host = logic.EngineHost(engine)
+        self.host = logic.EngineHost(engine, log=pb_utils.Logger.log_info)
         pb_utils.Logger.log_info(f"llm: engine ready, batching_strategy={settings.batching_strategy} "
                                  f"max_num_seqs={settings.max_num_seqs} precision={settings.precision} "
                                  f"kv_cache_tokens={settings.kv_cache_tokens}")
@@ -80,6 +85,10 @@ class TritonPythonModel:
     def execute(self, requests):
         """Hand each request of the batch to the engine; answers flow back later (decoupled): return None."""
         for request in requests:
+            if _scalar(request, "cancel", False):  # from llm_bls: stop the request with this id, answer empty
+                self.host.cancel(request.request_id())
+                request.get_response_sender().send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                continue
             send = self._sender(request)
             try:
                 ids = pb_utils.get_input_tensor_by_name(request, "input_ids").as_numpy().reshape(-1).tolist()
@@ -92,7 +101,8 @@ class TritonPythonModel:
                     stop=_strings(request, "stop_words"),
                     default_max_tokens=max(1, self.max_model_len - len(ids)),  # max_tokens 0: fill the context
                 )
-                self.host.submit(ids, params, send, stream=bool(_scalar(request, "streaming", False)))
+                self.host.submit(ids, params, send, stream=bool(_scalar(request, "streaming", False)),
+                                 key=request.request_id(), is_cancelled=request.is_cancelled)
             except Exception as exc:  # noqa: BLE001 - a bad request fails alone
                 self.host.fail(send, exc)
         return None

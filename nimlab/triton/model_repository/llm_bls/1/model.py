@@ -2,10 +2,14 @@
 
 For each llm chunk it decodes all tokens so far and sends only the new text (logic.StreamText), which is
 what keeps streamed text correct; `ensemble` cannot do that because its steps keep no state.
+
+A client that goes away (the OpenAI front end cancels its gRPC stream) marks this request cancelled: the loop
+sees `request.is_cancelled()`, tells llm to stop the generation it asked for, and ends the request.
 """
 
 import json
 import threading
+import uuid
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -67,8 +71,15 @@ class TritonPythonModel:
 
         # 2. llm, decoupled: an iterator of responses (streaming: one per token)
         text, tokens = logic.StreamText(stop), []
-        llm = pb_utils.InferenceRequest(model_name="llm", inputs=llm_inputs, requested_output_names=_LLM_OUTPUTS)
+        llm_id = uuid.uuid4().hex  # names the llm request, so it can be cancelled
+        llm = pb_utils.InferenceRequest(model_name="llm", inputs=llm_inputs, requested_output_names=_LLM_OUTPUTS,
+                                        request_id=llm_id)
         for response in llm.exec(decoupled=True):
+            if request.is_cancelled():  # the client went away: stop generating for it
+                self._cancel_llm(llm_id, llm_inputs)
+                error = pb_utils.TritonError("the client cancelled the request", pb_utils.TritonError.CANCELLED)
+                sender.send(pb_utils.InferenceResponse(error=error), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return
             if response.has_error():
                 raise logic.DownstreamError(response.error().message())
             out = {n: pb_utils.get_output_tensor_by_name(response, n) for n in _LLM_OUTPUTS}
@@ -97,6 +108,15 @@ class TritonPythonModel:
             if done:
                 return
         raise RuntimeError("llm ended its stream without a finish_reason")
+
+    def _cancel_llm(self, llm_id, llm_inputs):
+        """A BLS child is not cancelled with its parent: ask llm to stop the request named `llm_id`."""
+        required = [t for t in llm_inputs if t.name() in ("input_ids", "input_lengths", "request_output_len")]
+        cancel = pb_utils.Tensor("cancel", self._shape(np.array([True], dtype=bool)))
+        stop = pb_utils.InferenceRequest(model_name="llm", inputs=[*required, cancel], request_id=llm_id,
+                                         requested_output_names=_LLM_OUTPUTS)
+        for _ in stop.exec(decoupled=True):
+            pass
 
     def finalize(self):
         """Threads are daemons; in-flight streams end with the server."""

@@ -1,4 +1,8 @@
-"""OpenAI wire format: request and response models, and the one error body every failure uses."""
+"""OpenAI wire format: request and response models, and the one error body every failure uses.
+
+Requests are validated here (validators name the offending `param`); responses are built from these models
+and dumped with only the fields that were set, so both front ends put the same bytes on the wire.
+"""
 
 from __future__ import annotations
 
@@ -160,6 +164,89 @@ class Usage(OpenAIModel):
     completion_tokens: int
     total_tokens: int
 
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                   total_tokens=prompt_tokens + completion_tokens)
+
+
+# ---- responses ------------------------------------------------------------------------------------------------
+class _Out(BaseModel):
+    """Response models: dumped with `exclude_unset`, so a field appears exactly when the serving code set it."""
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class AssistantMessage(_Out):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(_Out):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None
+
+
+class CompletionChoice(_Out):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: None
+
+
+class ChatCompletionResponse(_Out):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class CompletionResponse(_Out):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+
+
+class DeltaMessage(_Out):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(_Out):
+    index: int
+    delta: DeltaMessage
+    finish_reason: str | None
+    logprobs: None
+
+
+class ChatCompletionChunk(_Out):
+    """A chat stream event; `usage` is present on every event when the client asked for it (null but on the
+    last), absent otherwise, as OpenAI's stream_options.include_usage documents."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+
+
+class CompletionChunk(_Out):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
@@ -167,31 +254,3 @@ def new_id(prefix: str) -> str:
 
 def now() -> int:
     return int(time.time())
-
-
-def install_error_handlers(app: Any, log: Any) -> None:
-    """The one error path of both OpenAI front ends (course NIM, Triton): every failure is an OpenAI error
-    body — 400 for a bad request, the route's status for 404/405, ServingError as it says, 500 otherwise."""
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
-        msg, param = validation_message(exc.errors())
-        return JSONResponse(error_body(msg, "invalid_request_error", param), status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Any, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), type_), status_code=exc.status_code)
-
-    @app.exception_handler(ServingError)
-    async def _serving(_: Any, exc: ServingError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def _crash(_: Any, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(error_body(f"internal error: {exc}", "internal_error"), status_code=500)
