@@ -7,11 +7,11 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 from nimlab.errors import ServiceError
-from nimlab.lab.local import LocalBackend, ServiceStatus, status_table
+from nimlab.lab.backend import status_json, status_table
+from nimlab.lab.local import LocalBackend
 from nimlab.lab.services import SERVICE_NAMES, ServiceSpec, default_services
 
 ACTIONS = {
@@ -76,17 +76,6 @@ def _chosen(names: list[str]) -> list[ServiceSpec]:
     if unknown:
         raise ServiceError(f"no lab service named {', '.join(unknown)}", hint="choose from: " + ", ".join(SERVICE_NAMES))
     return default_services(names)
-
-
-def status_json(statuses: list[ServiceStatus], profile: Callable[[ServiceStatus], tuple[str, str] | None]) -> dict:
-    """`nimlab lab status --json`: every service as the table shows it, plus `ready` (all of them ready)."""
-    out = []
-    for st in statuses:
-        row = asdict(st)
-        found = profile(st) if st.name == "nim" and st.state == "ready" else None
-        row["profile"] = {"id": found[0], "name": found[1]} if found else None
-        out.append(row)
-    return {"ready": all(st.state == "ready" for st in statuses), "services": out}
 
 
 def follow(path: Path, lines: int = 200, poll_s: float = 0.25,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nimlab.errors import ServiceError
-from nimlab.lab.local import ServiceStatus, status_table
+from nimlab.lab.backend import ServiceStatus, status_json, status_table
 from nimlab.lab.services import ServiceSpec
 from nimlab.nim.client import running_profile
 
@@ -297,8 +297,6 @@ def run_docker(args) -> int:
 
         statuses = backend.statuses()
         if getattr(args, "json", False):
-            from nimlab.lab.commands import status_json
-
             doc = status_json(statuses, lambda st: backend.selected_profile("nim"))
             print(json.dumps(doc, indent=2))
             return 0 if doc["ready"] else 1

@@ -6,33 +6,16 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from nimlab.errors import ServiceError
+from nimlab.lab.backend import ServiceStatus, status_table
 from nimlab.lab.services import ServiceSpec, state_dir
 from nimlab.process import port_in_use, spawn, stop_pid_group
 
 __all__ = ["LocalBackend", "ServiceStatus", "port_in_use", "state_dir", "status_table"]
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    state: str  # "ready" | "starting" | "stopped" | "failed"
-    url: str
-    pid: int | None
-    detail: str = ""
-
-
-def status_table(statuses: Sequence[ServiceStatus], profile: Callable[[ServiceStatus], str]) -> tuple[str, int]:
-    """The `nimlab lab status` table for any backend, and its exit status (0 only when every service is ready)."""
-    lines = [f"{'service':14} {'state':9} {'url':26} profile"]
-    lines += [f"{st.name:14} {st.state:9} {st.url or '-':26} {profile(st)} {st.detail}".rstrip() for st in statuses]
-    return "\n".join(lines), 0 if all(st.state == "ready" for st in statuses) else 1
 
 
 def _alive(pid: int) -> bool:
