@@ -28,8 +28,9 @@ import httpx
 from nimlab.errors import ServiceError
 from nimlab.nim.client import running_profile
 from nimlab.nim.manifest import Manifest, load_manifest
+from nimlab.nim.selection import generic_fallback
 
-GENERIC = "nimlab_torch-fp32-tp1-pp1"
+GENERIC = generic_fallback(load_manifest()).name  # the profile a fallback lands on, as the manifest says
 MANIFEST_2X = Path(__file__).resolve().parents[2] / "solutions" / "04-fallback-healthcheck" / "manifest-2x.yaml"
 NIMS = "course_nims"
 CASES: dict[str, dict[str, str]] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from nimlab.nim.manifest import Manifest, load_manifest
+from nimlab.nim.manifest import Manifest, Profile, load_manifest
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,12 @@ class RunningProfile:
     id: str
     name: str | None  # None when the id is not in the profile list it was matched against
     tags: dict[str, str] = field(default_factory=dict, hash=False)
+    profile: Profile | None = field(default=None, compare=False, hash=False, repr=False)  # the manifest's entry
 
     @property
     def hardware_specific(self) -> bool | None:
-        """True/False from the tags (a `gpu` or `cpu` tag), None when the id was not found in the list."""
-        if self.name is None:
-            return None
-        return "gpu" in self.tags or "cpu" in self.tags
+        """The manifest's answer (Profile.optimized), None when the id was not found in the list."""
+        return None if self.profile is None else self.profile.optimized
 
 
 def root(base_url: str) -> str:
@@ -46,4 +45,4 @@ def running_profile(base_url: str, manifest: Manifest | None = None, timeout: fl
     found = (manifest or load_manifest()).find(pid)
     if found is None or found.id != pid:
         return RunningProfile(pid, None)
-    return RunningProfile(pid, found.name, dict(found.tags))
+    return RunningProfile(pid, found.name, dict(found.tags), found)

@@ -133,6 +133,17 @@ def select(manifest: Manifest, hw: HardwareFacts, forced: str | None = None, lor
     return Selection(candidates[0].profile, verdicts, False, lora, tuple(candidates))
 
 
+def generic_fallback(manifest: Manifest, lora: bool = False) -> Profile:
+    """The generic profile this image falls back to where no hardware-specific one fits (e.g. one usable
+    CPU): the best-ranked generic profile it can run. Tools ask here instead of spelling its name."""
+    generic = sorted((p for p in manifest.profiles if not p.optimized and p.lora == lora
+                      and p.runtime is not None and p.runtime.auto_select), key=_rank)
+    if not generic:
+        raise ProfileError(f"the manifest {manifest.path} has no generic profile this image can run",
+                           hint="add one without a gpu/cpu tag and with a runtime block (docs/contributing)")
+    return generic[0]
+
+
 def startup_lines(sel: Selection) -> list[str]:
     """The start-up log lines, in the shape real NIM 1.x prints them (see the course's reference page)."""
     lines = []

@@ -11,13 +11,21 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from answer import diagnose  # noqa: E402
 
+from nimlab.nim.hardware import HardwareFacts  # noqa: E402
 from nimlab.nim.manifest import load_manifest  # noqa: E402
+from nimlab.nim.selection import generic_fallback, select  # noqa: E402
 
 MANIFEST = load_manifest()  # ids and tags as the course's list-model-profiles prints them (ids = sha256(name))
 ID = {p.name: p.id for p in MANIFEST.profiles}
 TAGS = {p.name: dict(p.tags) for p in MANIFEST.profiles}
-OPTIMIZED = "nimlab_native-cpu-int8-tp1-pp1-throughput"  # auto-selected on >= 2 usable AVX2 CPUs
-GENERIC = "nimlab_torch-fp32-tp1-pp1"
+# The course NIM's choices, as its own selection makes them on a 2-CPU AVX2 laptop without a GPU.
+LAPTOP = HardwareFacts(arch="x86_64", affinity_cpus=(0, 1), cgroup_cpu_quota=None,
+                       cpu_flags=frozenset({"avx", "avx2", "fma"}), memory_total_gib=16, memory_available_gib=12,
+                       cgroup_memory_limit_gib=None, gpus=(), gpu_probe="no NVIDIA driver")
+ON_LAPTOP = select(MANIFEST, LAPTOP)
+OPTIMIZED = ON_LAPTOP.profile.name  # auto-selected on >= 2 usable AVX2 CPUs
+VALID_ON_LAPTOP = [v.profile.name for v in ON_LAPTOP.candidates]  # its "Valid profile:" lines, best first
+GENERIC = generic_fallback(MANIFEST).name  # what one usable CPU falls back to
 
 
 def v1(name: str, valid: list[str], lora: bool = False, forced: bool = False, devices: str = "GPUs [0]") -> str:
@@ -59,7 +67,7 @@ def course(name: str, forced: bool = False, cpus: str = "[0, 1]", max_num_seqs: 
     if forced:
         out.append(p.format(0, 2, f"Using the profile forced by NIM_MODEL_PROFILE: {ID[name]} ({name})"))
     else:
-        valid = [name] if name == GENERIC else [name, "nimlab_native-cpu-fp32-tp1-pp1-throughput", GENERIC]
+        valid = [name] if name == GENERIC else VALID_ON_LAPTOP
         out.append(p.format(0, 3, f"Detected {len(valid)} compatible profile(s)."))
         out += [p.format(0, 4, f"Valid profile: {ID[v]} ({v}) on CPUs {cpus}") for v in valid]
     out.append(p.format(1, 5, f"Selected profile: {ID[name]} ({name})"))
