@@ -1,13 +1,11 @@
-"""The lab backend interface: what `nimlab lab` asks of local processes (nimlab.lab.local) and of Docker
-containers (nimlab.lab.docker), and the one status type and status views both return."""
+"""The lab backend interface: what `nimlab lab` asks of local processes and of Docker containers
+(nimlab.lab.backends), and the one status type and status views both return."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
-
-from nimlab.lab.services import ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -20,19 +18,25 @@ class ServiceStatus:
 
 
 class Backend(Protocol):
-    """Where the lab's services run. `up`/`down` of the CLI are built on these calls."""
+    """Where the lab's services run (nimlab.lab.backends: LocalLab, DockerLab): what `nimlab lab` asks."""
 
     name: str
 
-    def start(self, spec: ServiceSpec) -> int: ...
+    def up(self, names: Sequence[str], emit: Callable[[str], None]) -> str:
+        """Start the named services (all when empty), wait until ready; the closing screen."""
+        ...
 
-    def stop(self, name: str, timeout: float = 15.0) -> bool: ...
+    def down(self, names: Sequence[str]) -> list[str]:
+        """Stop the named services (all when empty); the names stopped."""
+        ...
 
-    def status(self, name: str) -> ServiceStatus: ...
+    def statuses(self, names: Sequence[str]) -> list[ServiceStatus]: ...
 
-    def names(self) -> list[str]: ...
+    def tail(self, name: str, n: int) -> str: ...
 
-    def tail(self, name: str, n: int = 50) -> str: ...
+    def follow(self, name: str, n: int, emit: Callable[[str], None]) -> int:
+        """Print the log as it grows until Ctrl-C; the exit status."""
+        ...
 
 
 def status_table(statuses: Sequence[ServiceStatus], profile: Callable[[ServiceStatus], str]) -> tuple[str, int]:

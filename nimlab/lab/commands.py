@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-from nimlab.errors import ServiceError
-from nimlab.lab.backend import status_json, status_table
-from nimlab.lab.local import LocalBackend
-from nimlab.lab.services import SERVICE_NAMES, ServiceSpec, default_services
+from nimlab.lab.backend import ServiceStatus, status_json, status_table
+from nimlab.lab.services import SERVICE_NAMES
 
 ACTIONS = {
     "up": "start the course's services (all, or the ones named) and wait until each is ready",
@@ -57,62 +52,17 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
             a.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
-def _profile(url: str) -> tuple[str, str] | None:
-    """(id, name) of the NIM's selected profile: the published id, named from the manifest (empty if unknown)."""
-    from nimlab.nim.client import running_profile
-
-    found = running_profile(url, timeout=2)
-    return None if found is None else (found.id, found.name or "")
-
-
 def _shown(found: tuple[str, str] | None) -> str:
     if found is None:
         return "-"
     return f"{found[1]} ({found[0][:12]}…)" if found[1] else found[0]
 
 
-def _chosen(names: list[str]) -> list[ServiceSpec]:
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
-    if unknown:
-        raise ServiceError(f"no lab service named {', '.join(unknown)}", hint="choose from: " + ", ".join(SERVICE_NAMES))
-    return default_services(names)
-
-
-def follow(path: Path, lines: int = 200, poll_s: float = 0.25,
-           keep_going: Callable[[], bool] = lambda: True) -> Iterator[str]:
-    """The last `lines` lines of a log, then every line appended to it, as `tail -f` (a log started afresh by a
-    restart is read again from its beginning). Runs until keep_going() is false or Ctrl-C."""
-    pos = 0
-    try:
-        text = path.read_bytes()
-        yield from text.decode(errors="replace").splitlines()[-lines:] if lines else []
-        pos = len(text)
-    except OSError:
-        pass
-    partial = b""
-    while keep_going():
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        if size < pos:  # truncated or replaced: start over
-            pos, partial = 0, b""
-        if size > pos:
-            with path.open("rb") as f:
-                f.seek(pos)
-                chunk = f.read(size - pos)
-            pos += len(chunk)
-            *done, partial = (partial + chunk).split(b"\n")
-            for line in done:
-                yield line.decode(errors="replace")
-        else:
-            time.sleep(poll_s)
-
-
 def run(args: argparse.Namespace) -> int:
+    """The one dispatcher: doctor here, every other action through the chosen backend (local or docker)."""
+    from nimlab.lab import backends
+
     names = args.services if isinstance(args.services, list) else [args.services] if args.services else []
-    args.services = names
-    args.service = names[0] if names else None  # the docker backend's logs reads one name
     if args.action == "doctor":
         from nimlab.lab.doctor import as_json, report, run_checks
 
@@ -120,52 +70,38 @@ def run(args: argparse.Namespace) -> int:
         text, code = report(checks)
         print(json.dumps(as_json(checks), indent=2) if args.json else text)
         return code
-    if args.backend == "docker":
-        from nimlab.lab.docker import run_docker
-
-        return run_docker(args)
-    backend = LocalBackend()
+    backend = backends.make(args.backend, fallback=bool(getattr(args, "fallback", False)))
     if args.action == "up":
-        from nimlab.lab.progress import bring_up
-        from nimlab.lab.welcome import screen
-
-        began = time.monotonic()
-        specs = _chosen(args.services)
         try:
-            outcomes = bring_up(backend, specs, emit=lambda line: print(line, flush=True))
+            print(backend.up(names, emit=lambda line: print(line, flush=True)))
         except KeyboardInterrupt:
             print("\ninterrupted: what started keeps starting in the background; `nimlab lab status` shows it, "
                   "`nimlab lab up` waits for it again, `nimlab lab down` stops it", file=sys.stderr)
             return 130
-        print("\n" + screen(specs, outcomes, time.monotonic() - began))
         return 0
     if args.action == "down":
-        stopped = [n for n in backend.names() if (not args.services or n in args.services) and backend.stop(n)]
+        stopped = backend.down(names)
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
     if args.action == "status":
-        names = [n for n in (backend.names() or list(SERVICE_NAMES)) if not args.services or n in args.services]
-        statuses = [backend.status(n) for n in names]
+        statuses = backend.statuses(names)
+
+        def profile(st: ServiceStatus) -> tuple[str, str] | None:
+            return backends.nim_profile(st.url) if st.name == "nim" and st.state == "ready" else None
+
         if args.json:
-            doc = status_json(statuses, lambda st: _profile(st.url))
+            doc = status_json(statuses, profile)
             print(json.dumps(doc, indent=2))
             return 0 if doc["ready"] else 1
-        text, code = status_table(statuses,
-                                  lambda st: _shown(_profile(st.url)) if st.name == "nim" and st.state == "ready" else "")
+        text, code = status_table(statuses, lambda st: _shown(profile(st)) if st.name == "nim" and st.state == "ready"
+                                  else "")
         print(text)
         return code
     if args.action == "logs":
-        name = args.service or "nim"
-        if name not in SERVICE_NAMES:
-            raise ServiceError(f"no lab service named {name}", hint="choose from: " + ", ".join(SERVICE_NAMES))
+        name = names[0] if names else "nim"
         if not args.follow:
             print(backend.tail(name, args.lines))
             return 0
-        try:
-            for line in follow(backend.log_path(name), args.lines):
-                print(line, flush=True)
-        except KeyboardInterrupt:
-            return 0
-        return 0
+        return backend.follow(name, args.lines, emit=lambda line: print(line, flush=True))
     print(f"unknown action {args.action}", file=sys.stderr)
     return 2

@@ -1,7 +1,7 @@
 """Docker backend: the lab's services as containers of compose/compose.yaml, driven through the Compose v2 CLI.
 
-Same face as LocalBackend (start / wait_ready / stop / status / names / tail, ServiceStatus) plus whole-stack
-`up` and `down`, and the same URLs: the compose file publishes the port map on 127.0.0.1. Images come from
+The compose side of the lab's Docker backend (nimlab.lab.backends.DockerLab): start / wait_ready / stop /
+status / names / tail returning the same ServiceStatus as the local backend, plus whole-stack `up` and `down`, and the same URLs: the compose file publishes the port map on 127.0.0.1. Images come from
 compose/Dockerfile (`bash compose/build.sh`); this backend never builds or pulls by itself, it says what to run.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nimlab.errors import ServiceError
-from nimlab.lab.backend import ServiceStatus, status_json, status_table
+from nimlab.lab.backend import ServiceStatus
 from nimlab.lab.services import ServiceSpec
-from nimlab.nim.client import running_profile
 
 # compose service -> (container port, health path); URLs use the published host port of the container port
 SERVICES: dict[str, tuple[int, str]] = {
@@ -34,7 +32,6 @@ WHAT = {
     "triton": "hand-built stack: Triton (KServe v2 HTTP; gRPC and metrics beside it)",
     "triton-openai": "hand-built stack: OpenAI front end over Triton (OpenAI API at /v1)",
 }
-SELECTED = re.compile(r"Selected profile: (?P<id>[0-9a-f]{8,}) \((?P<name>[^)]+)\)")
 
 
 def compose_dir() -> Path:
@@ -226,15 +223,6 @@ class DockerBackend:
             proc.wait(timeout=10)
             return 0
 
-    def selected_profile(self, name: str = "nim") -> tuple[str, str] | None:
-        """(id, name) from the NIM's `Selected profile:` start-up line, or from /v1/metadata if the log rolled."""
-        found = list(SELECTED.finditer(self.tail(name, 5000)))
-        if found:  # the last decision: a restarted container logs one per start
-            return found[-1].group("id"), found[-1].group("name")
-        url = self.url(name)
-        found = running_profile(url, timeout=2) if url else None  # the published id, named from the manifest
-        return None if found is None else (found.id, found.name or "")
-
     def _known(self, name: str) -> None:
         if name not in SERVICES:
             raise ServiceError(f"no compose service {name!r}", hint=f"one of: {', '.join(SERVICES)}")
@@ -258,55 +246,3 @@ def service_specs() -> list[ServiceSpec]:
     ports = {"nim": PORTS["nim"], "triton": PORTS["triton-http"], "triton-openai": PORTS["triton-openai"]}
     return [ServiceSpec(name=n, argv=(), port=ports[n], health_path=h, what=WHAT[n], ready_timeout_s=900.0)
             for n, (_, h) in SERVICES.items()]
-
-
-def run_docker(args) -> int:
-    """`nimlab lab up|down|status|logs --backend docker [--fallback]`."""
-    files = ["compose.yaml", *(["fallback.yaml"] if getattr(args, "fallback", False) else [])]
-    backend = DockerBackend(files)
-    if args.action == "up":
-        print(f"starting the lab stack with Docker (project {backend.project}: "
-              f"{', '.join(str(f.name) for f in backend.files)}); waits until every service is healthy")
-
-        def show(line: str) -> None:
-            if line.startswith("Container") and line.split()[-1] in ("Started", "Healthy", "Running", "Error"):
-                print(f"  {line}")
-
-        backend.up(progress=show)
-        prof = backend.selected_profile("nim")
-        if prof:
-            print(f"  nim | Selected profile: {prof[0]} ({prof[1]})")
-        print("\nThe course is up (Docker):")
-        statuses = backend.statuses()
-        for st in statuses:
-            print(f"  {st.name:14} {st.url}{'/v1' if st.name != 'triton' else ''}   ({WHAT.get(st.name, '')})")
-        nim_url = next((st.url for st in statuses if st.name == "nim" and st.url), "http://127.0.0.1:8000")
-        print(f"Try:  curl -s {nim_url}/v1/models   |   stop with: nimlab lab down --backend docker")
-        return 0
-    if args.action == "down":
-        stopped = backend.down()
-        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-        return 0
-    if args.action == "status":
-
-        def profile(st: ServiceStatus) -> str:
-            if st.name != "nim" or st.state not in ("ready", "starting"):
-                return ""
-            found = backend.selected_profile("nim")
-            return f"{found[1]} ({found[0][:12]}…)" if found else "-"
-
-        statuses = backend.statuses()
-        if getattr(args, "json", False):
-            doc = status_json(statuses, lambda st: backend.selected_profile("nim"))
-            print(json.dumps(doc, indent=2))
-            return 0 if doc["ready"] else 1
-        text, code = status_table(statuses, profile)
-        print(text)
-        return code
-    if args.action == "logs":
-        if not getattr(args, "follow", False):
-            print(backend.tail(args.service or "nim", getattr(args, "lines", 200)))
-            return 0
-        return backend.follow(args.service or "nim", getattr(args, "lines", 200))
-    print(f"unknown action {args.action}", file=sys.stderr)
-    return 2
