@@ -27,15 +27,15 @@ def _list_profiles(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from nimlab.lab import commands
+    from nimlab.lab import cli as lab_cli
 
-    return commands.run(args)
+    return lab_cli.run(args)
 
 
 def _triton(args: argparse.Namespace) -> int:
-    from nimlab.triton import commands
+    from nimlab.triton import cli as triton_cli
 
-    return commands.run(args)
+    return triton_cli.run(args)
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -51,15 +51,15 @@ def _workshop(args: argparse.Namespace) -> int:
 
 
 def _lora(args: argparse.Namespace) -> int:
-    from nimlab.lora import commands
+    from nimlab.lora import cli as lora_cli
 
-    return commands.run(args)
+    return lora_cli.run(args)
 
 
 def _precision(args: argparse.Namespace) -> int:
-    from nimlab.precision import commands
+    from nimlab.precision import cli as precision_cli
 
-    return commands.run(args)
+    return precision_cli.run(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -180,25 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     grade_options.add_export_arguments(p)
     p.set_defaults(func=_grade)
 
-    from nimlab.lab import commands as lab_commands
+    from nimlab.lab import cli as lab_cli
 
-    lab_commands.add_parser(sub, _lab)
+    lab_cli.add_parser(sub, _lab)
 
-    from nimlab.triton import commands as triton_commands
+    from nimlab.triton import cli as triton_cli
 
-    triton_commands.add_parser(sub, _triton)
+    triton_cli.add_parser(sub, _triton)
 
     from nimlab.bench import cli as bench_cli
 
     bench_cli.add_parser(sub, _bench)
 
-    from nimlab.lora import commands as lora_commands
+    from nimlab.lora import cli as lora_cli
 
-    lora_commands.add_parser(sub, _lora)
+    lora_cli.add_parser(sub, _lora)
 
-    from nimlab.precision import commands as precision_commands
+    from nimlab.precision import cli as precision_cli
 
-    precision_commands.add_parser(sub, _precision)
+    precision_cli.add_parser(sub, _precision)
 
     from nimlab.workshop import commands as workshop_commands
 

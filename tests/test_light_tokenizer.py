@@ -16,7 +16,7 @@ import pytest
 from nimlab.engine.chat import encode_chat
 from nimlab.engine.tokenizer import LightTokenizer
 from nimlab.engine.weights import cached_model_dir
-from nimlab.triton import logic
+from nimlab.triton import steps
 
 CHATS = [
     [{"role": "user", "content": "What is Triton?"}],
@@ -75,19 +75,19 @@ def test_decode_matches_with_and_without_special_tokens(tokenizers):
 
 def test_triton_preprocessing_path_gives_the_nims_tokens(tokenizers):
     auto, _, cache = tokenizers
-    light = logic.load_tokenizer(cache)
+    light = steps.load_tokenizer(cache)
     assert isinstance(light, LightTokenizer)
     chat = CHATS[2]
-    assert logic.prompt_ids(light, messages=json.dumps(chat)) == encode_chat(auto, chat)
-    assert logic.prompt_ids(light, text_input="Once upon") == list(auto("Once upon", add_special_tokens=False)["input_ids"])
+    assert steps.prompt_ids(light, messages=json.dumps(chat)) == encode_chat(auto, chat)
+    assert steps.prompt_ids(light, text_input="Once upon") == list(auto("Once upon", add_special_tokens=False)["input_ids"])
 
 
 def test_a_tokenizer_process_never_imports_torch(tokenizers):
     """The point of it: each Triton tokenizer process starts without paying for torch."""
     _, _, cache = tokenizers
-    code = ("import sys; from nimlab.triton import logic; from pathlib import Path; "
-            f"tok = logic.load_tokenizer(Path({str(cache)!r})); "
-            "logic.prompt_ids(tok, messages='[{\"role\": \"user\", \"content\": \"hi\"}]'); tok.decode([42, 43]); "
+    code = ("import sys; from nimlab.triton import steps; from pathlib import Path; "
+            f"tok = steps.load_tokenizer(Path({str(cache)!r})); "
+            "steps.prompt_ids(tok, messages='[{\"role\": \"user\", \"content\": \"hi\"}]'); tok.decode([42, 43]); "
             "print(type(tok).__name__, 'torch' in sys.modules, 'transformers.tokenization_utils_base' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["LightTokenizer", "False", "False"]
@@ -96,6 +96,6 @@ def test_a_tokenizer_process_never_imports_torch(tokenizers):
 def test_missing_files_fall_back_to_autotokenizer(tmp_path: Path):
     """An empty cache (first start) still tokenizes: from the GGUF, through transformers."""
     assert not LightTokenizer.can_load(cached_model_dir(tmp_path))
-    tok = logic.load_tokenizer(tmp_path)
+    tok = steps.load_tokenizer(tmp_path)
     assert not isinstance(tok, LightTokenizer)
     assert tok("hi", add_special_tokens=False)["input_ids"]

@@ -11,7 +11,7 @@ import pytest
 
 from nimlab.errors import ConfigError, InvalidRequestError, OverloadedError
 from nimlab.triton import render as r
-from nimlab.triton.logic import EngineSettings, StreamText
+from nimlab.triton.steps import EngineSettings, StreamText
 from nimlab.triton.validate import errors, validate_repository
 from nimlab.triton.wire import DownstreamError, decode_error, encode_error
 

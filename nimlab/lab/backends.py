@@ -1,5 +1,5 @@
 """The two lab backends behind one interface (nimlab.lab.backend.Backend): local processes and Docker
-containers. `nimlab lab` has one dispatcher (nimlab.lab.commands) that talks to whichever `make` returns;
+containers. `nimlab lab` has one dispatcher (nimlab.lab.cli) that talks to whichever `make` returns;
 Docker's module is imported only when asked for."""
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ KEY_LINES = ("Selected profile", "Model loaded", "Engine warm", "Detected", "err
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ServiceReady:
+    """A service `lab up` saw answer its health URL (the grader's sandbox.Outcome is a job's result, not this)."""
+
     name: str
     pid: int
     reused: bool  # was already running: left alone
@@ -79,18 +81,18 @@ class _ModelGate(threading.Thread):
 
 
 def bring_up(backend: LocalBackend, specs: Sequence[ServiceSpec], emit: Callable[[str], None] = print,
-             heartbeat_s: float = 10.0, poll_s: float = 0.5) -> list[Outcome]:
+             heartbeat_s: float = 10.0, poll_s: float = 0.5) -> list[ServiceReady]:
     """Start every spec that is not already running and wait until all answer their health URL."""
     t0 = time.monotonic()
 
     def say(msg: str) -> None:
         emit(f"[lab] {time.monotonic() - t0:5.1f}s {msg}")
 
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, ServiceReady] = {}
     for spec in specs:
         pid = backend.running_pid(spec.name)
         if pid is not None and backend.status(spec.name).state == "ready":
-            outcomes[spec.name] = Outcome(spec.name, pid, True, 0.0)
+            outcomes[spec.name] = ServiceReady(spec.name, pid, True, 0.0)
             say(f"{spec.name:14} already running (pid {pid}): reused")
     waiting = [s for s in specs if s.name not in outcomes]
     if not waiting:
@@ -139,7 +141,7 @@ def bring_up(backend: LocalBackend, specs: Sequence[ServiceSpec], emit: Callable
                     say(f"{name:14} | {line.split('] ', 1)[-1].strip()}")
             st = backend.status(name)
             if st.state == "ready":
-                outcomes[name] = Outcome(name, st.pid or 0, was_running, time.monotonic() - t0)
+                outcomes[name] = ServiceReady(name, st.pid or 0, was_running, time.monotonic() - t0)
                 say(f"{name:14} ready    {spec.link}")
                 if gate is not None and spec.fills_model:
                     gate.filler_settled.set()  # the cache is as full as the filler will make it

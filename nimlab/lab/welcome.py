@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nimlab.lab.progress import Outcome
+from nimlab.lab.progress import ServiceReady
 from nimlab.lab.services import ServiceSpec, course_root
 
 
@@ -15,7 +15,7 @@ def first_lab(root: Path) -> str:
     return f"labs/{notebooks[0].name}" if notebooks else "labs"
 
 
-def screen(specs: Sequence[ServiceSpec], outcomes: Sequence[Outcome], elapsed_s: float) -> str:
+def screen(specs: Sequence[ServiceSpec], outcomes: Sequence[ServiceReady], elapsed_s: float) -> str:
     by_name = {s.name: s for s in specs}
     reused = sum(o.reused for o in outcomes)
     head = f"The course is up ({elapsed_s:.0f} s"

@@ -6,7 +6,8 @@ Responses go back through each request's response sender, from the host's respon
 
 Cancellation: a client that goes away marks its Triton request cancelled (`request.is_cancelled()`), which
 the host checks as responses go out; a request from llm_bls is cancelled by llm_bls itself, with a second
-request that carries the same request id and `cancel: true` (a BLS child is not cancelled with its parent).
+request that carries the same request id and `cancel: true` (the bundled Triton 2.51 Python backend has no
+cancel call on a BLS response iterator, so the child is told explicitly).
 Either way the engine drops the request at its next step and the server log says after how many tokens.
 """
 
@@ -15,7 +16,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from nimlab.triton import logic
+from nimlab.triton import steps
 
 
 def _scalar(request, name, default=None):
@@ -42,7 +43,7 @@ class TritonPythonModel:
         if not pb_utils.using_decoupled_model_transaction_policy(config):
             raise pb_utils.TritonModelException("llm must be decoupled: model_transaction_policy { decoupled: True }")
         self.batched = config.get("max_batch_size", 0) > 0
-        settings = logic.EngineSettings.from_parameters(logic.parameters_of(config))
+        settings = steps.EngineSettings.from_parameters(steps.parameters_of(config))
         import torch
 
         torch.set_num_threads(settings.engine_threads)
@@ -55,7 +56,7 @@ class TritonPythonModel:
         for _ in engine.generate(warm, SamplingParams(max_tokens=2, temperature=0)):
             pass
         self.max_model_len = engine.max_model_len
-        self.host = logic.EngineHost(engine, log=pb_utils.Logger.log_info)
+        self.host = steps.EngineHost(engine, log=pb_utils.Logger.log_info)
         pb_utils.Logger.log_info(f"llm: engine ready, batching_strategy={settings.batching_strategy} "
                                  f"max_num_seqs={settings.max_num_seqs} precision={settings.precision} "
                                  f"kv_cache_tokens={settings.kv_cache_tokens}")
@@ -92,7 +93,7 @@ class TritonPythonModel:
             send = self._sender(request)
             try:
                 ids = pb_utils.get_input_tensor_by_name(request, "input_ids").as_numpy().reshape(-1).tolist()
-                params = logic.sampling_params(
+                params = steps.sampling_params(
                     _scalar(request, "request_output_len"),
                     temperature=_scalar(request, "temperature"),
                     top_p=_scalar(request, "runtime_top_p"),

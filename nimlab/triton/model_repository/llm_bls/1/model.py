@@ -1,6 +1,6 @@
 """llm_bls: preprocessing -> llm (streaming) -> postprocessing, called from Python (Business Logic Scripting).
 
-For each llm chunk it decodes all tokens so far and sends only the new text (logic.StreamText), which is
+For each llm chunk it decodes all tokens so far and sends only the new text (steps.StreamText), which is
 what keeps streamed text correct; `ensemble` cannot do that because its steps keep no state.
 
 A client that goes away (the OpenAI front end cancels its gRPC stream) marks this request cancelled: the loop
@@ -14,7 +14,7 @@ import uuid
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from nimlab.triton import logic
+from nimlab.triton import steps
 
 # inputs passed on to llm under its own names (TensorRT-LLM's BLS does the same renaming)
 _TO_LLM = {"max_tokens": "request_output_len", "temperature": "temperature", "top_p": "runtime_top_p",
@@ -42,12 +42,12 @@ class TritonPythonModel:
         try:
             self._generate(request, sender)
         except Exception as exc:  # noqa: BLE001 - every failure ends this stream with an error, never a hang
-            sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(logic.encode_error(exc))), flags=final)
+            sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(steps.encode_error(exc))), flags=final)
 
     def _call(self, model, inputs, outputs):
         response = pb_utils.InferenceRequest(model_name=model, inputs=inputs, requested_output_names=outputs).exec()
         if response.has_error():
-            raise logic.DownstreamError(response.error().message())
+            raise steps.DownstreamError(response.error().message())
         return response
 
     def _generate(self, request, sender):
@@ -70,7 +70,7 @@ class TritonPythonModel:
                 stream = bool(tensor.as_numpy().reshape(-1)[0])
 
         # 2. llm, decoupled: an iterator of responses (streaming: one per token)
-        text, tokens = logic.StreamText(stop), []
+        text, tokens = steps.StreamText(stop), []
         llm_id = uuid.uuid4().hex  # names the llm request, so it can be cancelled
         llm = pb_utils.InferenceRequest(model_name="llm", inputs=llm_inputs, requested_output_names=_LLM_OUTPUTS,
                                         request_id=llm_id)
@@ -81,7 +81,7 @@ class TritonPythonModel:
                 sender.send(pb_utils.InferenceResponse(error=error), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
                 return
             if response.has_error():
-                raise logic.DownstreamError(response.error().message())
+                raise steps.DownstreamError(response.error().message())
             out = {n: pb_utils.get_output_tensor_by_name(response, n) for n in _LLM_OUTPUTS}
             if out["output_ids"] is None:  # the empty final marker some senders add
                 continue
@@ -110,7 +110,7 @@ class TritonPythonModel:
         raise RuntimeError("llm ended its stream without a finish_reason")
 
     def _cancel_llm(self, llm_id, llm_inputs):
-        """A BLS child is not cancelled with its parent: ask llm to stop the request named `llm_id`."""
+        """Tell llm to stop the request named `llm_id` (this backend has no cancel call on a BLS response iterator)."""
         required = [t for t in llm_inputs if t.name() in ("input_ids", "input_lengths", "request_output_len")]
         cancel = pb_utils.Tensor("cancel", self._shape(np.array([True], dtype=bool)))
         stop = pb_utils.InferenceRequest(model_name="llm", inputs=[*required, cancel], request_id=llm_id,

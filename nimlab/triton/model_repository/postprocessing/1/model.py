@@ -5,7 +5,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from nimlab.triton import logic
+from nimlab.triton import steps
 
 
 class TritonPythonModel:
@@ -13,8 +13,8 @@ class TritonPythonModel:
         """Runs once per instance: load the tokenizer."""
         config = json.loads(args["model_config"])
         self.batched = config.get("max_batch_size", 0) > 0
-        params = logic.parameters_of(config)
-        self.tokenizer = logic.load_tokenizer(logic.model_cache_dir(params.get("cache_dir", "")))
+        params = steps.parameters_of(config)
+        self.tokenizer = steps.load_tokenizer(steps.model_cache_dir(params.get("cache_dir", "")))
 
     def execute(self, requests):
         """A dynamic batch arrives as a list of requests; each is decoded on its own (ragged lengths)."""

@@ -1,4 +1,4 @@
-"""What the model repository's model.py files do, as plain Python: testable without a Triton server.
+"""What each model of the repository does (its pipeline step), as plain Python: testable without Triton.
 
 The model.py files stay thin (TensorRT-LLM's tensorrt_llm_bls does the same with lib/decode.py): they turn
 Triton tensors into these values and these values back into tensors.
