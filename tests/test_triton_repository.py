@@ -172,3 +172,85 @@ def test_engine_settings_mirror_trtllm_batching_strategy() -> None:
         EngineSettings.from_parameters({"batching_strategy": "inflight"})
     with pytest.raises(ConfigError, match="kv_cache_tokens must be an integer"):
         EngineSettings.from_parameters({"kv_cache_tokens": "lots"})
+
+
+class _ScriptedEngine:
+    """Stands in for the engine at EngineHost's seam only (the real one runs in tests/test_openai_stacks.py):
+    each submitted request gets one token per `step()` until it is cancelled or reaches max_tokens."""
+
+    def __init__(self) -> None:
+        self.requests: list = []
+
+    def submit(self, request) -> None:
+        self.requests.append(request)
+
+    def step(self) -> None:
+        from nimlab.engine import Delta
+
+        for req in list(self.requests):
+            made = getattr(req, "made", 0)
+            if req.cancelled:
+                req.sink(Delta("", (), len(req.prompt_ids), made, "cancelled"))
+            else:
+                req.made = made + 1
+                done = req.made >= req.params.max_tokens
+                req.sink(Delta("x", (made,), len(req.prompt_ids), req.made, "length" if done else None))
+                if not done:
+                    continue
+            self.requests.remove(req)
+
+    def stop(self) -> None:
+        pass
+
+
+def _host():
+    import threading
+
+    from nimlab.triton.steps import EngineHost, sampling_params
+
+    engine, logged, sent = _ScriptedEngine(), [], []
+    done = threading.Event()
+
+    def send(delta, error, final):
+        sent.append((delta, error, final))
+        if final:
+            done.set()
+
+    return EngineHost(engine, log=logged.append), engine, sampling_params(100), send, sent, logged, done
+
+
+def test_cancel_by_request_id_stops_the_generation_and_logs_how_far_it_got() -> None:
+    host, engine, params, send, sent, logged, done = _host()
+    host.submit([1, 2], params, send, stream=True, key="abc")
+    for _ in range(3):
+        engine.step()
+    assert host.cancel("abc") and not host.cancel("nope")
+    engine.step()
+    assert done.wait(5) and engine.requests == []
+    assert sent[-1][1] is not None and "cancelled" in sent[-1][1] and sent[-1][2]
+    assert logged == ["llm: request abc cancelled after 3 of 100 tokens"]
+    host.stop()
+
+
+def test_a_cancelled_triton_request_is_noticed_as_responses_go_out() -> None:
+    host, engine, params, send, sent, logged, done = _host()
+    gone = []
+    host.submit([1], params, send, stream=True, key="k", is_cancelled=lambda: bool(gone))
+    engine.step()
+    gone.append(True)  # the client went away
+    for _ in range(12):
+        engine.step()
+        if done.wait(0.05):
+            break
+    assert done.is_set() and len(logged) == 1 and int(logged[0].split(" after ")[1].split()[0]) < 12
+    host.stop()
+
+
+def test_a_request_cancelled_while_queued_still_gets_its_final_response_once() -> None:
+    host, engine, params, send, sent, logged, done = _host()
+    host.submit([1], params, send, stream=True, key="q")
+    engine.requests.clear()  # the engine drops a queued request without a last delta
+    assert host.cancel("q", grace=0.05)
+    assert done.wait(5) and [s[2] for s in sent] == [True]
+    assert logged == ["llm: request q cancelled while queued"]
+    host.stop()
