@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from nimlab.errors import ServiceError
-from nimlab.lab.launch import free_port
+from nimlab.process import free_port
 from nimlab.workshop.config import WorkshopConfig, repo_root
 
 
