@@ -13,7 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nimlab.openai.app import build_app
-from nimlab.openai.protocol import ServingError
+from nimlab.openai.protocol import (
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    CompletionChunk,
+    CompletionResponse,
+    ServingError,
+)
 from nimlab.openai.serving import GenerateRequest, OpenAIServing, Output
 
 MODEL = "course/model"
@@ -132,6 +138,8 @@ def test_full_chat_and_text_responses():
     assert chat["usage"] == {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8}
     text = client.post("/v1/completions", json={"model": MODEL, "prompt": "x"}).json()
     assert text["object"] == "text_completion" and text["choices"][0]["text"] == "Hello"
+    assert ChatCompletionResponse.model_validate(chat).wire() == chat
+    assert CompletionResponse.model_validate(text).wire() == text
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
@@ -142,6 +150,8 @@ def test_chat_stream_role_first_finish_then_usage_then_done(include_usage):
     raw = events(r.text)
     assert raw[-1] == "[DONE]"
     chunks = [json.loads(e) for e in raw[:-1]]
+    for c in chunks:  # every event is a ChatCompletionChunk, byte for byte as the model dumps it
+        assert ChatCompletionChunk.model_validate(c).wire() == c
     assert len({(c["id"], c["created"]) for c in chunks}) == 1  # one id for the whole stream
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Hello"
@@ -159,7 +169,7 @@ def test_text_stream_ends_with_finish_and_done():
     r = client_for(FakeEngine()).post("/v1/completions", json={"model": MODEL, "prompt": "x", "stream": True})
     raw = events(r.text)
     chunks = [json.loads(e) for e in raw[:-1]]
-    assert raw[-1] == "[DONE]" and all(c["object"] == "text_completion" for c in chunks)
+    assert raw[-1] == "[DONE]" and all(CompletionChunk.model_validate(c).wire() == c for c in chunks)
     assert [c["choices"][0]["text"] for c in chunks] == ["Hel", "lo", ""]
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
 

@@ -17,15 +17,11 @@ from nimlab.openai import sse
 from nimlab.openai.protocol import (
     AssistantMessage,
     ChatChoice,
-    ChatChunkChoice,
-    ChatCompletionChunk,
     ChatCompletionRequest,
     ChatCompletionResponse,
     CompletionChoice,
-    CompletionChunk,
     CompletionRequest,
     CompletionResponse,
-    DeltaMessage,
     ServingError,
     Usage,
     error_body,
@@ -140,23 +136,22 @@ class OpenAIServing:
         """SSE events: (chat) a role event, one event per text delta, the finish event, the usage event when
         asked for, then [DONE]. A client that goes away closes this generator, which closes `outputs`."""
         rid, created = new_id("chatcmpl" if kind == "chat" else "cmpl"), now()
+        obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
-        def chunk(choices: list[Any], usage: Usage | None = None) -> str:
-            extra = {"usage": usage} if include_usage else {}
-            if kind == "chat":
-                body: Any = ChatCompletionChunk(id=rid, object="chat.completion.chunk", created=created,
-                                                model=model, choices=choices, **extra)
-            else:
-                body = CompletionChunk(id=rid, object="text_completion", created=created, model=model,
-                                       choices=choices, **extra)
-            return sse.event(body.wire())
+        # Events are plain dicts in the shape of ChatCompletionChunk / CompletionChunk (tests parse them back
+        # into those models): a model per token would cost ~6x the time on this per-token path.
+        def chunk(choices: list[dict[str, Any]], usage: Usage | None = None) -> str:
+            body: dict[str, Any] = {"id": rid, "object": obj, "created": created, "model": model, "choices": choices}
+            if include_usage:
+                body["usage"] = usage.model_dump() if usage is not None else None
+            return sse.event(body)
 
-        def choice(text: str | None, finish: str | None, role: bool = False) -> Any:
+        def choice(text: str | None, finish: str | None, role: bool = False) -> dict[str, Any]:
             if kind == "chat":
-                delta = (DeltaMessage(role="assistant", content="") if role
-                         else DeltaMessage(content=text) if text else DeltaMessage())
-                return ChatChunkChoice(index=0, delta=delta, finish_reason=finish, logprobs=None)
-            return CompletionChoice(index=0, text=text or "", finish_reason=finish, logprobs=None)
+                delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else (
+                    {"content": text} if text else {})
+                return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
 
         try:
             if kind == "chat":
