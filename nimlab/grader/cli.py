@@ -96,7 +96,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     root = course_root(args.course)
-    course = load_course(root)
+    course = load_course(root, args.exercise if args.what == "gradescope" else None)
     data = export.learner_bundle(course) if args.what == "bundle" else export.gradescope_zip(course, root)
     args.output.write_bytes(data)
     print(f"wrote {args.output} ({len(data) / 1024:.0f} KiB)")

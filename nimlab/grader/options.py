@@ -30,3 +30,5 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["bundle", "gradescope"], help="learner bundle or Gradescope autograder zip")
     p.add_argument("-o", "--output", type=Path, required=True, help="zip file to write")
     p.add_argument("--course", help="course root (default: found upward)")
+    p.add_argument("-e", "--exercise", action="append",
+                   help="gradescope: only this exercise (id or number; repeatable), e.g. one assignment per exercise")
