@@ -23,43 +23,59 @@ NAME = "nimlab_rowwise"
 _registered = False
 
 
-def _first_real_key(mask: torch.Tensor | None, row: int, kv_len: int) -> int:
-    """Index of the row's first real key, from the mask the model built (bool: True attends; float: 0 attends)."""
+_firsts: tuple[torch.Tensor | None, list[int]] = (None, [])
+
+
+def _first_real_keys(mask: torch.Tensor | None, batch: int, kv_len: int) -> list[int]:
+    """Index of each row's first real key, from the mask the model built (bool: True attends; float: 0
+    attends). Every layer of one forward gets the same mask object, so this runs once per step, not per layer."""
+    global _firsts
     if mask is None:
-        return 0
-    last = mask[row if mask.shape[0] > 1 else 0, 0, -1, -kv_len:]
+        return [0] * batch
+    if _firsts[0] is mask:
+        return _firsts[1]
+    last = mask[:, 0, -1, -kv_len:]
     attends = last if last.dtype == torch.bool else last == 0
-    idx = torch.nonzero(attends)
-    return int(idx[0]) if len(idx) else kv_len
+    found = attends.any(dim=1)
+    first = attends.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximum
+    firsts = [int(f) if ok else kv_len for f, ok in zip(first.tolist(), found.tolist(), strict=True)]
+    if len(firsts) == 1 and batch > 1:
+        firsts = firsts * batch
+    _firsts = (mask, firsts)
+    return firsts
 
 
 def rowwise_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                       is_causal: bool | None = None, **_: Any) -> tuple[torch.Tensor, None]:
-    """query [B, H, Tq, D], key/value [B, Hkv, Tk, D] -> ([B, Tq, H, D], None), one row at a time."""
+    """query [B, H, Tq, D], key/value [B, Hkv, Tk, D] -> ([B, Tq, H, D], None), one row at a time.
+
+    Grouped-query heads are never copied: a decode step folds each KV head's query heads into the query
+    axis (one KV head, `groups` queries), and a prefill lets SDPA share the KV heads (`enable_gqa`)."""
     batch, heads, q_len, dim = query.shape
-    kv_len = key.shape[2]
-    groups = heads // key.shape[1]
-    out = query.new_zeros((batch, q_len, heads, value.shape[-1]))
+    kv_heads, kv_len = key.shape[1], key.shape[2]
+    groups = heads // kv_heads
+    out = query.new_empty((batch, q_len, heads, value.shape[-1]))
+    firsts = _first_real_keys(attention_mask, batch, kv_len)
     for row in range(batch):
-        first = _first_real_key(attention_mask, row, kv_len)
+        first = firsts[row]
         k = key[row:row + 1, :, first:]
         v = value[row:row + 1, :, first:]
-        if groups > 1:
-            k = k.repeat_interleave(groups, dim=1)
-            v = v.repeat_interleave(groups, dim=1)
-        if q_len == 1:
-            q, causal, start = query[row:row + 1], False, 0
-        elif q_len == kv_len:  # a prefill: queries are padded exactly like keys
-            q, causal, start = query[row:row + 1, :, first:], True, first
+        if q_len == 1:  # decode: [1, H, 1, D] -> [1, Hkv, groups, D], no mask needed over the row's own keys
+            o = F.scaled_dot_product_attention(query[row:row + 1].reshape(1, kv_heads, groups, dim), k, v,
+                                               scale=scaling)
+            out[row, 0] = o.reshape(heads, -1)
+            continue
+        out[row].zero_()
+        if q_len == kv_len:  # a prefill: queries are padded exactly like keys
+            q, start = query[row:row + 1, :, first:], first
+            if q.shape[2] == 0:
+                continue
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling, enable_gqa=groups > 1)
         else:  # queries over a cache (not used by the engine): keep the mask's own causal structure
             mask = attention_mask[row:row + 1, :, :, first:] if attention_mask is not None else None
-            o = F.scaled_dot_product_attention(query[row:row + 1], k, v, attn_mask=mask, scale=scaling)
-            out[row] = o[0].transpose(0, 1)
-            continue
-        if q.shape[2] == 0:
-            continue
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scaling)
+            q, start = query[row:row + 1], 0
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling, enable_gqa=groups > 1)
         out[row, start:] = o[0].transpose(0, 1)
     return out, None
 

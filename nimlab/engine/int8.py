@@ -22,14 +22,39 @@ QMAX = 127  # symmetric int8: -127..127, so the product of two values never over
 
 
 class SharedInput:
-    """Projections that read the same activation (q/k/v; gate/up) quantize it once per step, not per layer."""
+    """Projections that read the same activation (q/k/v; gate/up) run as ONE int8 product per step.
 
-    __slots__ = ("q", "scale", "x")
+    The siblings' weights are laid side by side once (`fuse`); the first sibling called on an activation
+    quantizes it, multiplies it by the joint weight and keeps the result; the others return their columns.
+    Integer sums are exact and the scaling is per element, so each sibling's output is bit for bit what its
+    own product gives, with a third of the small-op overhead that dominates a 135M model's decode step."""
 
-    def __init__(self) -> None:
+    __slots__ = ("bias", "out", "qweight_t", "weight_scale", "x")
+
+    def __init__(self, members: list[Int8Linear]) -> None:
         self.x: torch.Tensor | None = None
-        self.q: torch.Tensor | None = None
-        self.scale: torch.Tensor | None = None
+        self.out: torch.Tensor | None = None
+        self.qweight_t = torch.cat([m.qweight_t for m in members], dim=1).contiguous()
+        self.weight_scale = torch.cat([m.weight_scale for m in members])
+        biases = [m.bias for m in members]
+        self.bias = None if all(b is None for b in biases) else torch.cat(
+            [b if b is not None else m.weight_scale.new_zeros(m.out_features) for b, m in zip(biases, members, strict=True)])
+        start = 0
+        for m in members:
+            m.share, m.columns = self, (start, start + m.out_features)
+            start += m.out_features
+
+
+def _w8a8(x: torch.Tensor, qweight_t: torch.Tensor, weight_scale: torch.Tensor,
+          bias: torch.Tensor | None) -> torch.Tensor:
+    """rows of x (fp32) -> int8 with one scale per row -> int32 product -> fp32, scaled back per row and column."""
+    rows = x.reshape(-1, x.shape[-1]).to(torch.float32)
+    scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / QMAX
+    q = torch.round(rows / scale).clamp_(-QMAX, QMAX).to(torch.int8)
+    out = torch._int_mm(q, qweight_t).to(torch.float32).mul_(scale).mul_(weight_scale)
+    if bias is not None:
+        out.add_(bias)
+    return out
 
 
 class Int8Linear(torch.nn.Module):
@@ -43,6 +68,7 @@ class Int8Linear(torch.nn.Module):
         self.register_buffer("weight_scale", weight_scale)
         self.register_buffer("bias", bias)
         self.share: SharedInput | None = None
+        self.columns = (0, self.out_features)
 
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear) -> Int8Linear:
@@ -55,17 +81,14 @@ class Int8Linear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         share = self.share
-        if share is not None and share.x is x:  # a sibling projection already quantized this activation
-            q, scale = share.q, share.scale
+        if share is None:
+            out = _w8a8(x, self.qweight_t, self.weight_scale, self.bias)
         else:
-            rows = x.reshape(-1, shape[-1]).to(torch.float32)
-            scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / QMAX
-            q = torch.round(rows / scale).clamp_(-QMAX, QMAX).to(torch.int8)
-            if share is not None:
-                share.x, share.q, share.scale = x, q, scale
-        out = torch._int_mm(q, self.qweight_t).to(torch.float32).mul_(scale).mul_(self.weight_scale)
-        if self.bias is not None:
-            out.add_(self.bias)
+            if share.x is not x:  # the first sibling on this activation runs the joint product
+                share.out = _w8a8(x, share.qweight_t, share.weight_scale, share.bias)
+                share.x = x
+            assert share.out is not None
+            out = share.out[:, self.columns[0]:self.columns[1]]
         return out.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
@@ -86,14 +109,12 @@ SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 
 
 def share_inputs(model: Any) -> Any:
-    """Let each attention block's q/k/v and each MLP's gate/up quantize their common input once."""
+    """Run each attention block's q/k/v and each MLP's gate/up as one int8 product (SharedInput says why)."""
     for module in model.modules():
         for group in SIBLINGS:
             members = [getattr(module, n, None) for n in group]
             if all(isinstance(m, Int8Linear) for m in members):
-                shared = SharedInput()
-                for m in members:
-                    m.share = shared
+                SharedInput(members)  # type: ignore[arg-type]
     return model
 
 
