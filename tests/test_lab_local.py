@@ -25,6 +25,27 @@ def lab(action: str, env: dict[str, str], timeout: float = 300, services: tuple[
                           timeout=timeout, env={**os.environ, **env})
 
 
+# where else the labs could be sent (labkit reads these before the port map): unset for a moved-ports course
+URL_VARIABLES = ("NIM_URL", "NIMLAB_NIM_URL", "TRITON_OPENAI_URL", "NIMLAB_TRITON_OPENAI_URL", "TRITON_HTTP_URL",
+                 "NIMLAB_TRITON_HTTP_URL", "NIMLAB_STACK")
+RUN_NOTEBOOK = """import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+print("".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])))
+"""
+
+
+def run_lab(stem: str, env: dict[str, str]) -> str:
+    """A lab notebook, unchanged, with nbclient in a kernel that sees `env` and none of URL_VARIABLES."""
+    labs = Path(__file__).resolve().parents[1] / "labs"
+    clean = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+    done = subprocess.run([sys.executable, "-c", RUN_NOTEBOOK, str(labs / f"{stem}.ipynb"), str(labs)],
+                          capture_output=True, text=True, timeout=360, env={**clean, **env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def pids(state: Path) -> dict[str, int]:
     return {f.stem: json.loads(f.read_text())["pid"] for f in state.glob("*.json")}
 
@@ -33,7 +54,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
     port = free_port()
     triton = {name: free_port() for name in ("TRITON_HTTP", "TRITON_GRPC", "TRITON_METRICS", "TRITON_OPENAI",
                                              "DOCS", "JUPYTER")}
-    env = {"NIMLAB_STATE_DIR": str(tmp_path), "NIM_SERVER_PORT": str(port),
+    env = {"NIMLAB_STATE_DIR": str(tmp_path), "NIMLAB_PORT_NIM": str(port),
            **{f"NIMLAB_PORT_{k}": str(v) for k, v in triton.items()}}
     try:
         up = lab("up", env)
@@ -58,6 +79,11 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
         for name in ("docs", "jupyter", "nim", "triton", "triton-openai"):
             assert any(line.split()[:2] == [name, "ready"] for line in status.stdout.splitlines()), status.stdout
         assert "nimlab_native-cpu-int8-tp1-pp1-throughput" in status.stdout
+
+        # every port moved, nothing else set: lab 1 finds the NIM and both Triton endpoints by the same variables
+        lab1 = run_lab("01-two-stacks", env)
+        assert f"http://127.0.0.1:{port}/v1" in lab1 and "selectedModelProfileId:" in lab1, lab1[:600]
+        assert f"http://127.0.0.1:{triton['TRITON_HTTP']}" in lab1 and "server ready: True" in lab1, lab1[:1200]
 
         logs = lab("logs", env)
         assert "Selected profile:" in logs.stdout

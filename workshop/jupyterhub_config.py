@@ -72,11 +72,9 @@ c.DockerSpawner.mem_limit = settings["mem_limit"]
 c.DockerSpawner.cpu_limit = settings["cpu_limit"]
 c.DockerSpawner.notebook_dir = "/home/nimlab/work"
 c.DockerSpawner.volumes = {settings["volume_template"]: "/home/nimlab/work"}
-c.DockerSpawner.environment = {
-    "NIMLAB_WORKSHOP_NIM": settings["nim_mode"],
-    "NIMLAB_NIM_URL": settings["nim_url"],
-    "OPENAI_BASE_URL": settings["nim_url"],
-}
+# where the learner's code finds the room's services (NIMLAB_NIM_URL, NIMLAB_TRITON_OPENAI_URL,
+# NIMLAB_TRITON_HTTP_URL: the variables nimlab.labkit reads; see WorkshopConfig.learner_env)
+c.DockerSpawner.environment = dict(settings["environment"])
 c.DockerSpawner.extra_host_config = {"init": True}  # tini: docker stop ends the server and any NIM promptly
 c.DockerSpawner.extra_create_kwargs = {"labels": {"nimlab.workshop": settings["name"]}}
 c.DockerSpawner.start_timeout = settings.get("start_timeout", 120)

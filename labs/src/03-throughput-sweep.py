@@ -32,6 +32,11 @@
 # Each point is measured in two rounds that alternate the stacks, with several requests per client, so a
 # busy neighbour slows every stack alike and you can see how far one round strays from the other. About
 # three to four minutes on two cores; `nimlab bench` runs bigger sweeps.
+#
+# **In a workshop room (`nimlab workshop`): not offered.** The untuned stack this sweep starts would be a
+# second tritonserver, with its own model instances and front end, in every learner's container, and the sweep
+# keeps two cores busy for minutes against the room's shared NIM and Triton: it would slow every other
+# learner's labs while its rounds measured their load. Run it on your own machine (`nimlab lab up`).
 
 # %%
 import os

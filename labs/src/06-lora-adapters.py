@@ -21,6 +21,11 @@
 # **Runs on:** the course stack (CPU). The adapter trained here fits SmolLM2-135M-Instruct only: on the GPU
 # stack the same steps apply with an adapter trained for your NIM's base model, mounted at
 # `NIM_PEFT_SOURCE`; the cells that start a NIM are *course stack only*.
+#
+# **In a workshop room (`nimlab workshop`): not offered.** It trains the adapter on your container's CPUs and
+# then starts a LoRA-serving NIM of its own there, and it prices adapter against base requests by their
+# throughput: per learner that is a second model in memory and minutes of full CPU, and the prices would
+# measure the room's load. Run it on your own machine (`nimlab lab up`).
 
 # %%
 import shutil

@@ -23,6 +23,11 @@
 # **Runs on:** the course stack (CPU). On a GPU the method is the same: record the precision tag of the
 # profile the NIM selected, start a second NIM forced onto the BF16 profile, compare on your own evaluation
 # set.
+#
+# **In a workshop room (`nimlab workshop`): not offered.** It starts a second NIM of its own, forced onto the
+# fp32 profile, inside your container, and compares its speed with the room's shared NIM, which the other
+# learners are loading at the same time: per learner that is a second model in memory, and the speed half of
+# the comparison would measure the room's load. Run it on your own machine (`nimlab lab up`).
 
 # %%
 import subprocess

@@ -12,6 +12,7 @@ from pathlib import Path
 from nimlab.errors import ConfigError, ServiceError
 from nimlab.workshop import collect as collecting
 from nimlab.workshop import hub as hubs
+from nimlab.workshop import labs as labruns
 from nimlab.workshop import room
 from nimlab.workshop.config import WorkshopConfig, secret
 from nimlab.workshop.learner import LearnerServer
@@ -31,7 +32,11 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
     g.add_argument("--mem", dest="mem_limit", default=None, help="memory per learner container (default by --nim)")
     g.add_argument("--cpus", dest="cpu_limit", type=float, default=1.0, help="CPUs per learner container")
     g.add_argument("--nim-mem", dest="nim_mem_limit", default="2G", help="shared NIM memory")
-    g.add_argument("--nim-cpus", dest="nim_cpu_limit", type=float, default=None, help="shared NIM CPUs (default: all)")
+    g.add_argument("--nim-cpus", dest="nim_cpu_limit", type=float, default=None,
+                   help="CPUs of each shared service: NIM, Triton (default: all)")
+    g.add_argument("--no-triton", dest="triton", action="store_false",
+                   help="no shared hand-built stack (Triton): labs 1 and 2 need it")
+    g.add_argument("--triton-mem", dest="triton_mem_limit", default="3G", help="shared Triton memory")
     g.add_argument("--port", type=int, default=8010, help="the hub's public port (default 8010)")
     g.add_argument("--bind", default="127.0.0.1", help="address to serve learners on (0.0.0.0: the room's LAN)")
     g.add_argument("--learners", default="", help="roster: comma-separated names (default: anyone with the password)")
@@ -39,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction, func) -> None:
     g.add_argument("--volumes", action="store_true", help="down: also delete the learners' work volumes")
     g.add_argument("-o", "--output", type=Path, default=None, help="collect: folder; grade: gradebook CSV")
     g.add_argument("-e", "--exercise", action="append", default=[], help="grade: only this exercise (repeatable)")
+    g = p.add_argument_group("check")
+    g.add_argument("--labs", default=None, help="check: also run these labs' notebooks in its container, e.g. 1,2,4,5")
     g = p.add_argument_group("status")
     g.add_argument("--json", action="store_true", help="status: one JSON object (hub, shared NIM, learners)")
     p.set_defaults(func=func)
@@ -78,8 +85,14 @@ def up(cfg: WorkshopConfig, emit=print) -> hubs.Hub:
     gateway = room.create_network(cfg)
     emit(f"[workshop] network {cfg.network} (hub listens on its gateway {gateway})")
     try:
+        t = time.monotonic()
+        if cfg.nim_mode == "shared":  # started first, waited for last: it loads while Triton loads
+            room.start_shared_nim(cfg, wait=False)
+        if cfg.triton:
+            http, front = room.start_shared_triton(cfg)
+            emit(f"[workshop] shared hand-built stack ready in {time.monotonic() - t:.1f} s (Triton {http}, "
+                 f"OpenAI front end {front}; learners: {cfg.learner_env()['NIMLAB_TRITON_OPENAI_URL']})")
         if cfg.nim_mode == "shared":
-            t = time.monotonic()
             url = room.start_shared_nim(cfg)
             emit(f"[workshop] shared course NIM ready in {time.monotonic() - t:.1f} s ({url}; learners: {cfg.nim_url})")
         t = time.monotonic()
@@ -94,6 +107,7 @@ def up(cfg: WorkshopConfig, emit=print) -> hubs.Hub:
     emit(f"[workshop] room {cfg.name} up in {time.monotonic() - began:.1f} s\n"
          f"  learners open  {hub.url}/hub/login  (any name{' on the roster' if cfg.learners else ''}, password: {password})\n"
          f"  NIM placement  {cfg.nim_mode} ({cfg.nim_url}); per learner {cfg.mem_limit} RAM, {cfg.cpu_limit:g} CPU\n"
+         f"  hand-built     {'shared Triton (labs 1, 2)' if cfg.triton else 'none (--no-triton): labs 1 and 2 cannot run'}\n"
          f"  admin token    {cfg.room_dir / 'admin_token'}  (or ${TOKEN_ENV})\n"
          f"  stop           nimlab workshop down{'' if cfg.name == 'nimlab-ws' else ' --name ' + cfg.name}")
     return hub
@@ -112,9 +126,11 @@ def _hub(cfg: WorkshopConfig) -> hubs.Hub:
     return hub
 
 
-def check(cfg: WorkshopConfig, emit=print) -> float:
+def check(cfg: WorkshopConfig, emit=print, labs: list[str] | None = None) -> float:
     """Preflight on the real path: a throwaway learner logs in, gets a container, runs a cell that asks the
-    course NIM a question, and is removed again. Returns the seconds it took."""
+    course NIM a question (and, with `labs`, those lab notebooks unchanged with nbclient in that container),
+    and is removed again. Returns the seconds it took."""
+    stems = labruns.stems(labs or [])
     hub = _hub(cfg)
     name = "preflight"
     began = time.monotonic()
@@ -128,6 +144,14 @@ def check(cfg: WorkshopConfig, emit=print) -> float:
             raise ServiceError(f"the check cell failed: {cell.error or cell.stdout[-200:]}",
                                hint=f"nimlab workshop status --name {cfg.name}; docker logs {cfg.name}-{name}")
         emit(f"[check] cell ran in {cell.seconds:.1f} s: {cell.stdout.strip().splitlines()[-1]}")
+        failed = []
+        for run in labruns.run_in_container(f"{cfg.name}-{name}", stems) if stems else []:
+            emit(f"[check] lab {run.lab}: {'ran' if run.ok else 'FAILED'} in {run.seconds:.0f} s"
+                 + ("" if run.ok else f": {run.error}"))
+            failed += [] if run.ok else [run.lab]
+        if failed:
+            raise ServiceError(f"lab(s) {', '.join(failed)} failed in {name}'s container",
+                               hint="read the lab's page in docs/instructor/workshop.md (which labs a room runs)")
     finally:
         try:
             hub.stop_server(name)
@@ -175,6 +199,8 @@ def status_data(cfg: WorkshopConfig) -> dict:
         learners.append({"name": user["name"], "state": state, "usage": use(f"{cfg.name}-{user['name']}")})
     return {"room": cfg.name, "hub": {"up": hub is not None, "url": hub.url if hub else None},
             "nim": {"mode": cfg.nim_mode, "url": cfg.nim_url, "usage": use(cfg.nim_container)},
+            "triton": {"shared": cfg.triton, "usage": use(cfg.triton_container),
+                       "frontend_usage": use(cfg.frontend_container)},
             "per_learner": {"mem_limit": cfg.mem_limit, "cpu_limit": cfg.cpu_limit}, "learners": learners}
 
 
@@ -186,6 +212,10 @@ def status(cfg: WorkshopConfig, data: dict | None = None) -> str:
     if data["nim"]["usage"]:
         u = data["nim"]["usage"]
         lines.append(f"  {'(shared NIM)':16} running  {u['rss_mib']:7.0f} MiB  {u['cpu_pct']:5.1f}% CPU")
+    for label, key in (("(shared Triton)", "usage"), ("(Triton OpenAI)", "frontend_usage")):
+        u = data.get("triton", {}).get(key)
+        if u:
+            lines.append(f"  {label:16} running  {u['rss_mib']:7.0f} MiB  {u['cpu_pct']:5.1f}% CPU")
     for learner in data["learners"]:
         u = learner["usage"]
         use = f"{u['rss_mib']:7.0f} MiB  {u['cpu_pct']:5.1f}% CPU" if u else ""
@@ -199,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         nim_cpus = args.nim_cpu_limit if args.nim_cpu_limit is not None else float(os.cpu_count() or 1)
         cfg = WorkshopConfig(name=args.name, nim_mode=args.nim_mode, mem_limit=mem, cpu_limit=args.cpu_limit,
                              nim_mem_limit=args.nim_mem_limit, nim_cpu_limit=nim_cpus, port=args.port,
+                             triton=args.triton, triton_mem_limit=args.triton_mem_limit,
                              bind=args.bind, learners=tuple(n.strip() for n in args.learners.split(",") if n.strip()),
                              **({"state_dir": args.state_dir} if args.state_dir else {}))
         up(cfg)
@@ -217,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         print(status(cfg, data))
         print(hubs.tail(cfg, 5))
     elif args.action == "check":
-        check(cfg)
+        check(cfg, labs=[x.strip() for x in (args.labs or "").split(",") if x.strip()])
     elif args.action == "restart":
         if not args.learner:
             raise ConfigError("restart needs a learner name", hint="nimlab workshop restart <name>")

@@ -39,6 +39,8 @@ class WorkshopConfig:
     cpu_limit: float = 1.0
     nim_mem_limit: str = "2G"  # the shared NIM's container
     nim_cpu_limit: float = 2.0
+    triton: bool = True  # the hand-built stack (Triton + its OpenAI front end), shared like the NIM: labs 1-3
+    triton_mem_limit: str = "3G"  # the Triton container (its model instances each hold the weights)
     bind: str = "127.0.0.1"
     port: int = 8010
     learners: tuple[str, ...] = ()
@@ -53,7 +55,8 @@ class WorkshopConfig:
         if self.nim_mode not in NIM_MODES:
             raise ConfigError(f"--nim {self.nim_mode!r} is not a NIM placement",
                               hint="use --nim shared (one NIM per room) or --nim per-learner (one in each container)")
-        for flag, value in (("--mem", self.mem_limit), ("--nim-mem", self.nim_mem_limit)):
+        for flag, value in (("--mem", self.mem_limit), ("--nim-mem", self.nim_mem_limit),
+                            ("--triton-mem", self.triton_mem_limit)):
             if not _MEM.match(value):
                 raise ConfigError(f"{flag} {value!r} is not a memory size", hint=f"write it like 1G or 768M, e.g. {flag} 1G")
         cpus = os.cpu_count() or 1
@@ -77,6 +80,14 @@ class WorkshopConfig:
         return f"{self.name}-nim"
 
     @property
+    def triton_container(self) -> str:
+        return f"{self.name}-triton"
+
+    @property
+    def frontend_container(self) -> str:
+        return f"{self.name}-triton-openai"
+
+    @property
     def volume_prefix(self) -> str:
         return f"{self.name}-work-"
 
@@ -89,6 +100,16 @@ class WorkshopConfig:
         """What a learner's code uses: the room's NIM by its network alias, or its own on loopback."""
         return "http://nim:8000/v1" if self.nim_mode == "shared" else "http://127.0.0.1:8000/v1"
 
+    def learner_env(self) -> dict[str, str]:
+        """Where a learner's code finds the room's services: the variables nimlab.labkit reads after the
+        explicit ones (NIM_URL, TRITON_OPENAI_URL, TRITON_HTTP_URL stay free for a learner to override),
+        plus OPENAI_BASE_URL for code that uses the OpenAI SDK bare."""
+        env = {"NIMLAB_WORKSHOP_NIM": self.nim_mode, "NIMLAB_NIM_URL": self.nim_url, "OPENAI_BASE_URL": self.nim_url}
+        if self.triton:
+            env |= {"NIMLAB_TRITON_OPENAI_URL": "http://triton-openai:9000/v1",
+                    "NIMLAB_TRITON_HTTP_URL": "http://triton:8001"}
+        return env
+
     def settings(self, hub_ip: str, hub_port: int, proxy_api_port: int) -> dict:
         """The JSON the hub's config file reads (workshop/jupyterhub_config.py)."""
         proxy = repo_root() / ".hub" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -96,7 +117,8 @@ class WorkshopConfig:
             "name": self.name, "state_dir": str(self.room_dir), "bind": self.bind, "port": self.port,
             "hub_ip": hub_ip, "hub_port": hub_port, "proxy_api_port": proxy_api_port,
             "proxy_command": str(proxy), "network": self.network, "image": self.image,
-            "nim_mode": self.nim_mode, "nim_url": self.nim_url, "mem_limit": self.mem_limit,
+            "nim_mode": self.nim_mode, "nim_url": self.nim_url, "environment": self.learner_env(),
+            "mem_limit": self.mem_limit,
             "cpu_limit": self.cpu_limit, "learners": list(self.learners),
             "volume_template": self.volume_prefix + "{username}", "start_timeout": self.start_timeout,
         }

@@ -1,5 +1,5 @@
 """The room's Docker objects besides the learners' containers (which DockerSpawner makes): its network, the
-shared NIM, and the sweep that removes everything carrying the room's label or name prefix.
+shared NIM and hand-built stack (Triton + its OpenAI front end), and the sweep that removes everything carrying the room's label or name prefix.
 
 Through the docker CLI, as the rest of nimlab's Docker code: no SDK in the course venv, same errors a user sees.
 """
@@ -57,28 +57,59 @@ def container_ip(name: str, network: str) -> str:
     return info["NetworkSettings"]["Networks"][network]["IPAddress"]
 
 
-def start_shared_nim(cfg: WorkshopConfig, timeout: float = 240.0) -> str:
-    """One course NIM for the room, reachable as http://nim:8000 on its network; returns its URL from here
-    once /v1/health/ready answers (the weights cache is in the image, so this takes seconds)."""
-    if not docker("ps", "-aq", "--filter", f"name=^{cfg.nim_container}$").strip():
-        docker("run", "-d", "--name", cfg.nim_container, "--network", cfg.network, "--network-alias", "nim",
-               "--label", f"{LABEL}={cfg.name}", "--init", "--memory", cfg.nim_mem_limit,
-               "--cpus", str(cfg.nim_cpu_limit), cfg.image, "nimlab", "serve", "--host", "0.0.0.0")
-    url = f"http://{container_ip(cfg.nim_container, cfg.network)}:8000"
+def _run_service(cfg: WorkshopConfig, container: str, alias: str, mem: str, argv: list[str],
+                 extra: tuple[str, ...] = ()) -> None:
+    """One of the room's shared services: a container of the learner image on the room's network, reachable
+    by `alias` from every learner's container; left as it is when it already exists (`up` after a crash)."""
+    if not docker("ps", "-aq", "--filter", f"name=^{container}$").strip():
+        docker("run", "-d", "--name", container, "--network", cfg.network, "--network-alias", alias,
+               "--label", f"{LABEL}={cfg.name}", "--init", "--memory", mem, "--cpus", str(cfg.nim_cpu_limit),
+               *extra, cfg.image, *argv)
+
+
+def _wait_ready(container: str, url: str, what: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; stop early, with the log's last lines, when the container exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = json.loads(docker("inspect", cfg.nim_container))[0]["State"]
+        state = json.loads(docker("inspect", container))[0]["State"]
         if not state["Running"]:
-            tail = docker("logs", "--tail", "3", cfg.nim_container, check=False)
-            raise ServiceError(f"the shared NIM exited ({state['ExitCode']}): {tail.strip()[-200:]}",
-                               hint=f"docker logs {cfg.nim_container}")
+            tail = docker("logs", "--tail", "3", container, check=False)
+            raise ServiceError(f"{what} exited ({state['ExitCode']}): {tail.strip()[-200:]}",
+                               hint=f"docker logs {container}")
         try:
-            if httpx.get(url + "/v1/health/ready", timeout=2).status_code == 200:
-                return url + "/v1"
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise ServiceError(f"the shared NIM was not ready within {timeout:g} s", hint=f"docker logs {cfg.nim_container}")
+    raise ServiceError(f"{what} was not ready within {timeout:g} s", hint=f"docker logs {container}")
+
+
+def start_shared_nim(cfg: WorkshopConfig, timeout: float = 240.0, wait: bool = True) -> str:
+    """One course NIM for the room, reachable as http://nim:8000 on its network; returns its URL from here
+    once /v1/health/ready answers (the weights cache is in the image, so this takes seconds)."""
+    _run_service(cfg, cfg.nim_container, "nim", cfg.nim_mem_limit, ["nimlab", "serve", "--host", "0.0.0.0"])
+    url = f"http://{container_ip(cfg.nim_container, cfg.network)}:8000"
+    if wait:
+        _wait_ready(cfg.nim_container, url + "/v1/health/ready", "the shared NIM", timeout)
+    return url + "/v1"
+
+
+def start_shared_triton(cfg: WorkshopConfig, timeout: float = 300.0) -> tuple[str, str]:
+    """The hand-built stack for the room, as compose/compose.yaml runs it: the real tritonserver on the tuned
+    repository (compose's entry point, in the learner image: its weights cache is already filled) as
+    http://triton:8001 (gRPC :8002), and the OpenAI front end over it as http://triton-openai:9000/v1.
+    Returns (Triton HTTP, front end) URLs from here once both are ready."""
+    # the Python backend passes tensors through shared memory; Docker's default 64 MB is tight for its models
+    _run_service(cfg, cfg.triton_container, "triton", cfg.triton_mem_limit,
+                 ["python", "/opt/nimlab/entrypoints/triton_server.py"], extra=("--shm-size", "512m"))
+    http = f"http://{container_ip(cfg.triton_container, cfg.network)}:8001"
+    _wait_ready(cfg.triton_container, http + "/v2/health/ready", "the shared Triton", timeout)
+    _run_service(cfg, cfg.frontend_container, "triton-openai", "1G",
+                 ["nimlab", "triton", "openai", "--host", "0.0.0.0", "--port", "9000", "--triton-grpc", "triton:8002"])
+    front = f"http://{container_ip(cfg.frontend_container, cfg.network)}:9000"
+    _wait_ready(cfg.frontend_container, front + "/v1/health/ready", "the shared Triton front end", 120)
+    return http, front + "/v1"
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,7 @@ def resident_mib(container: str) -> float:
 
 
 def containers(cfg: WorkshopConfig, all_states: bool = False) -> list[str]:
-    """The room's containers: learners (DockerSpawner puts our label on them) and the shared NIM."""
+    """The room's containers: learners (DockerSpawner puts our label on them) and the shared services."""
     flags = ["-a"] if all_states else []
     return docker("ps", *flags, "--filter", f"label={LABEL}={cfg.name}", "--format", "{{.Names}}").split()
 
