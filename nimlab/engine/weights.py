@@ -106,6 +106,10 @@ def load_model(precision: str = "fp32", cache_dir: Path | None = None) -> Loaded
     except Exception as exc:  # transformers raises many types; translate at the edge
         raise ModelLoadError(f"could not load the model: {exc}", hint="run `bash scripts/setup.sh` again") from exc
     model = _with_precision(model, precision, tokenizer, cache_dir).eval()
+    if precision == "int8":
+        from nimlab.engine.int8 import pack
+
+        pack(model)  # after the engine was saved: the packed layout belongs to this CPU, not to the cache
     from nimlab.engine.attention import use_rowwise_attention
 
     use_rowwise_attention(model)  # a reply must not depend on its batch neighbours (attention.py says why)
