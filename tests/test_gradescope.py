@@ -5,9 +5,12 @@ fresh container (no network) with the files in /autograder/submission, /autograd
 /autograder/results/results.json read back and checked against Gradescope's documented fields.
 
 Offline like the lab images: setup.sh's pip reads the lab images' wheelhouse (compose/wheelhouse, filled by
-scripts/deps/31-lab-images.sh) plus the OpenAI SDK and Compose CLI wheels, through PIP_FIND_LINKS/PIP_NO_INDEX on a build-time
-bind mount, so nothing of it stays in the image. The image's tag is unique to the run and removed afterwards;
-BuildKit keeps its layer cache, so an unchanged zip rebuilds in seconds.
+scripts/deps/31-lab-images.sh) plus the OpenAI SDK and Compose CLI wheels, through PIP_FIND_LINKS and
+PIP_NO_INDEX on a build-time bind mount, so nothing of it stays in the image; the base image already has
+Python 3.11, so setup.sh needs no apt. The image's tag is unique to the run and removed afterwards; BuildKit
+keeps its layer cache, so an unchanged zip rebuilds in seconds (measured 2026-12-01: 25 s for the whole file
+warm; 2.6 to 6.5 min when the zip changed, setup.sh's model cache fill being most of it).
+Exercise 4 (four course NIMs) is left out for time: graded by hand in this image it scored 26/26 in 166 s.
 """
 
 from __future__ import annotations
@@ -199,8 +202,8 @@ def solution(rel: str) -> str:
 
 
 def test_set_up_once_installs_everything_and_fills_the_model_cache(image):
-    tag, log = image
-    assert "[setup] done" in log or "CACHED" in log, log[-3000:]
+    tag, _ = image
+    # nimlab.labkit: what exercise 4's grader imports for its throughput probe (the OpenAI SDK among it)
     probe = ("from nimlab.engine.weights import cache_filled, engine_dir; from pathlib import Path; "
              "c = Path('/autograder/nim-cache'); import torch, transformers, tritonclient.grpc, nimlab.labkit; "
              "print(cache_filled(c), (engine_dir(c, 'int8') / 'engine.safetensors').is_file(), torch.version.cuda)")
