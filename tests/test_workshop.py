@@ -76,6 +76,14 @@ def test_hub_config_without_settings_exits_with_the_fix() -> None:
     assert "NIMLAB_WORKSHOP_CONFIG is not set; fix: start the hub with `nimlab workshop up`" in run.stderr
 
 
+def test_labs_are_named_by_number_and_an_unknown_one_says_which_exist() -> None:
+    assert stems(["1", "04", "05-buy-vs-build-money"]) == ["01-two-stacks", "04-fallback-incident",
+                                                          "05-buy-vs-build-money"]
+    with pytest.raises(ServiceError, match="no lab '9'") as err:
+        stems(["9"])
+    assert "--labs 1,2,4" in err.value.hint and "07" in str(err.value)
+
+
 # ---- the room, for real ----------------------------------------------------------------------------------
 
 def docker(*args: str) -> str:
@@ -138,9 +146,9 @@ ROOM_LABS = ("1", "2", "4", "5")
 @pytest.mark.timeout(1200)
 def test_three_learners_shared_nim_real_labs_submissions_and_grades(engine, tmp_path: Path) -> None:
     # lab 4 starts two NIMs of its own in the learner's container, one of them must see 2 CPUs: the room is
-    # sized as the instructor page says for it (--mem 4G --cpus 2)
+    # sized as the instructor page says for it (--mem 3G --cpus 2)
     cfg = WorkshopConfig(name=f"nimlab-hub-test-{secrets.token_hex(3)}", port=free_port(),
-                         learners=("ann", "bob", "cat"), state_dir=tmp_path / "rooms", mem_limit="4G",
+                         learners=("ann", "bob", "cat"), state_dir=tmp_path / "rooms", mem_limit="3G",
                          cpu_limit=2.0, nim_cpu_limit=float(os.cpu_count() or 1))
     timings: dict[str, float] = {}
     try:
@@ -167,7 +175,7 @@ def test_three_learners_shared_nim_real_labs_submissions_and_grades(engine, tmp_
             # DockerSpawner sets cpu_limit as a CFS quota over the default 100 ms period
             host = docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.Init}}",
                           f"{cfg.name}-{name}").split()
-            assert host == [str(4 * 2**30), "200000", "true"], host
+            assert host == [str(3 * 2**30), "200000", "true"], host
         # the labkit scheme's room variables, as the learner's processes see them (docker exec gets the same)
         env = dict(line.split("=", 1) for line in docker("exec", f"{cfg.name}-ann", "env").splitlines() if "=" in line)
         assert {k: env.get(k) for k in cfg.learner_env()} == cfg.learner_env(), env
