@@ -211,7 +211,7 @@ def test_three_learners_shared_nim_real_labs_submissions_and_grades(engine, tmp_
         assert verdicts["healthy"].startswith(("('healthy'", "('slow'")), lab4[-1500:]
         assert runs["04"].images == 1 and runs["05"].images >= 1
         # resident memory of the room's parts after the labs (the instructor page sizes rooms with it). The NIM
-        # maps part of its weights from the image's cache files (the fp32 embedding, the int8 engine): docker
+        # maps part of its weights from the image's cache files (measured: resident ~690 MiB, stats ~420): docker
         # stats counts mapped pages as page cache, resident memory counts them, and `nimlab workshop status`
         # shows the resident figure
         use = {u.name.removeprefix(cfg.name + "-"): u for u in room.usage(cfg, resident=True)}
