@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from nimlab.errors import ConfigError, ServiceError
-from nimlab.lab.launch import free_port
+from nimlab.process import free_port
 from nimlab.workshop import room
 from nimlab.workshop.commands import down, nim_cell, status, up
 from nimlab.workshop.config import WorkshopConfig, repo_root, secret
