@@ -36,7 +36,7 @@ from pathlib import Path
 
 from nimlab.lab.launch import free_port
 from nimlab.workshop import room
-from nimlab.workshop.commands import down, nim_cell, up
+from nimlab.workshop.cli import down, nim_cell, up
 from nimlab.workshop.config import WorkshopConfig
 from nimlab.workshop.learner import LearnerServer
 

@@ -45,9 +45,9 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _workshop(args: argparse.Namespace) -> int:
-    from nimlab.workshop import commands
+    from nimlab.workshop import cli
 
-    return commands.run(args)
+    return cli.run(args)
 
 
 def _lora(args: argparse.Namespace) -> int:
@@ -200,9 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     precision_cli.add_parser(sub, _precision)
 
-    from nimlab.workshop import commands as workshop_commands
+    from nimlab.workshop import cli as workshop_cli
 
-    workshop_commands.add_parser(sub, _workshop)
+    workshop_cli.add_parser(sub, _workshop)
     helps = {(*words, choice.dest): choice.help or "" for words, p in _walk(parser) for action in p._actions
              if isinstance(action, argparse._SubParsersAction) for choice in action._choices_actions}
     for words, p in _walk(parser):  # every command: examples under its --help, its one-line help as description

@@ -5,7 +5,8 @@ course stack (the default) or the GPU stack (real NIM, Triton + TensorRT-LLM):
 
     NIMLAB_STACK          course (default) | gpu
     NIM_URL               OpenAI base URL of the NIM; else NIMLAB_NIM_URL (what a workshop room sets), else
-                          the local course NIM at http://127.0.0.1:<NIMLAB_PORT_NIM, default 8000>/v1
+                          the local course NIM at http://127.0.0.1:<NIM_SERVER_PORT, else NIMLAB_PORT_NIM,
+                          default 8000>/v1 (the port `nimlab lab up` starts it on)
     TRITON_OPENAI_URL     OpenAI base URL of the hand-built stack; else NIMLAB_TRITON_OPENAI_URL, else
                           http://127.0.0.1:<NIMLAB_PORT_TRITON_OPENAI, default 9000>/v1
     TRITON_HTTP_URL       Triton's KServe HTTP endpoint; else NIMLAB_TRITON_HTTP_URL, else
@@ -43,17 +44,19 @@ def stack() -> str:
     return os.environ.get("NIMLAB_STACK", "course")
 
 
-def _endpoint(explicit: str, room: str, port_name: str, suffix: str) -> str:
+def _endpoint(explicit: str, room: str, port_name: str, suffix: str, server_port: str = "") -> str:
     """One scheme for every lab: an explicit URL, else the room's, else this machine's port map, which
-    `nimlab lab up` moves with the same NIMLAB_PORT_<NAME> variables (so a moved course needs nothing else)."""
+    `nimlab lab up` moves with the same variables (NIM_SERVER_PORT, else NIMLAB_PORT_<NAME>), so a moved
+    course needs nothing else."""
     from nimlab.ports import port
 
-    url = (os.environ.get(explicit) or os.environ.get(room) or f"http://127.0.0.1:{port(port_name)}").rstrip("/")
+    local = (os.environ.get(server_port, "").strip() if server_port else "") or port(port_name)
+    url = (os.environ.get(explicit) or os.environ.get(room) or f"http://127.0.0.1:{local}").rstrip("/")
     return url if not suffix or url.endswith(suffix) else url + suffix
 
 
 def nim_url() -> str:
-    return _endpoint("NIM_URL", "NIMLAB_NIM_URL", "nim", "/v1")
+    return _endpoint("NIM_URL", "NIMLAB_NIM_URL", "nim", "/v1", server_port="NIM_SERVER_PORT")
 
 
 def triton_url() -> str:

@@ -28,7 +28,7 @@ import pytest
 from nimlab.errors import ConfigError, ServiceError
 from nimlab.process import free_port
 from nimlab.workshop import room
-from nimlab.workshop.commands import down, nim_cell, status, up
+from nimlab.workshop.cli import down, nim_cell, status, up
 from nimlab.workshop.config import WorkshopConfig, repo_root, secret
 from nimlab.workshop.labs import run_in_container, stems
 from nimlab.workshop.learner import LearnerServer
