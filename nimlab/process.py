@@ -61,12 +61,13 @@ class Running:
 
 
 def spawn(argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, *,
-          tied: bool = True, append: bool = False) -> subprocess.Popen:
+          tied: bool = True, append: bool = False, cwd: Path | None = None) -> subprocess.Popen:
     """Start `argv` in a new process group, stdout and stderr to `log_path`. `tied`: it dies with the
-    launching thread (tests, benchmarks); the lab's detached services outlive the command that starts them."""
+    launching thread (tests, benchmarks); the lab's detached services and a workshop's hub outlive the
+    command that starts them."""
     with open(log_path, "ab" if append else "wb") as log:
         return subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True,
+                                env={**os.environ, **(env or {})}, start_new_session=True, cwd=cwd,
                                 preexec_fn=die_with_parent if tied else None)
 
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from nimlab.errors import ServiceError
-from nimlab.process import free_port
+from nimlab.process import free_port, spawn, wait_ready
 from nimlab.workshop.config import WorkshopConfig, repo_root
 
 
@@ -123,24 +122,15 @@ def start(cfg: WorkshopConfig, hub_ip: str, token: str, password: str, timeout: 
     env = {**os.environ, "NIMLAB_WORKSHOP_CONFIG": str(room / "settings.json"),
            "NIMLAB_WORKSHOP_ADMIN_TOKEN": token, "NIMLAB_WORKSHOP_PASSWORD": password,
            "PATH": f"{binary.parent}:{os.environ.get('PATH', '')}"}
-    log = (room / "hub.log").open("ab")
-    proc = subprocess.Popen([str(binary), "-f", str(repo_root() / "workshop" / "jupyterhub_config.py")],
-                            cwd=room, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    log.close()
+    proc = spawn([str(binary), "-f", str(repo_root() / "workshop" / "jupyterhub_config.py")], room / "hub.log",
+                 env, tied=False, append=True, cwd=room)
     hub = Hub(url=f"http://{'127.0.0.1' if cfg.bind == '0.0.0.0' else cfg.bind}:{cfg.port}", token=token, pid=proc.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServiceError(f"the hub exited ({proc.returncode}): {tail(cfg, 1)}", hint=f"read {room / 'hub.log'}")
-        try:
-            if httpx.get(f"{hub.url}/hub/api/", timeout=2).status_code == 200:
-                return hub
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop(cfg)
-    raise ServiceError(f"the hub did not answer on {hub.url} within {timeout:g} s", hint=f"read {room / 'hub.log'}")
+    try:
+        wait_ready(proc, f"{hub.url}/hub/api/", room / "hub.log", timeout, what="the hub")
+    except ServiceError:
+        stop(cfg)
+        raise
+    return hub
 
 
 def running(cfg: WorkshopConfig, token: str) -> Hub | None:
