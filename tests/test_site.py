@@ -341,7 +341,7 @@ def test_rendered_lab_pages_show_real_outputs() -> None:
     import importlib.util
     import warnings
 
-    spec = importlib.util.spec_from_file_location("site_notebooks", Path(__file__).with_name("site_notebooks.py"))
+    spec = importlib.util.spec_from_file_location("render_lab_page", ROOT / "scripts" / "render_lab_page.py")
     helper = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helper)
     SHA_LINE, sha256 = helper.SHA_LINE, helper.sha256
@@ -361,7 +361,7 @@ def test_rendered_lab_pages_show_real_outputs() -> None:
             warnings.warn(f"{page.name}: {m['path']} no longer exists", stacklevel=1)
         elif sha256(nb) != m["sha"]:
             warnings.warn(f"{page.name} is older than {m['path']}: run "
-                          f".venv/bin/python tests/site_notebooks.py {m['path']}", stacklevel=1)
+                          f".venv/bin/python scripts/render_lab_page.py {m['path']}", stacklevel=1)
 
 
 # ------------------------------------------------------------------------------------- browser

@@ -9,7 +9,7 @@ is empty and runs until its last sequence finishes (no admission mid-batch). `ma
 request at a time, which is what NIM 2.x's `--max-num-seqs 1` passthrough does by mistake.
 
 A row's tokens never depend on its batch neighbours on the int8 path (per-token scales, exact integer
-sums); `tests/test_engine_schedules.py` holds every precision to identical greedy replies at
+sums); `tests/engine/test_engine_schedules.py` holds every precision to identical greedy replies at
 concurrency 1 and inside a batch of 8.
 """
 

@@ -3,7 +3,7 @@
 transformers' AutoTokenizer imports torch: 5-7 s of CPU per process, paid by every tokenizer process each
 time the hand-built stack starts. The same files serve just as well through the two pieces transformers
 itself uses underneath: Hugging Face `tokenizers` (text <-> ids) and transformers' jinja renderer for the
-chat template (importable without torch). `tests/test_light_tokenizer.py` holds both to AutoTokenizer,
+chat template (importable without torch). `tests/engine/test_light_tokenizer.py` holds both to AutoTokenizer,
 token for token, so the two stacks keep feeding the engine identical prompts.
 """
 

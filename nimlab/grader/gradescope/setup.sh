@@ -2,7 +2,7 @@
 # Gradescope runs this once, as root, while it builds the autograder image; the zip is unpacked in
 # /autograder/source. It installs everything grading needs and fills the model cache now, so each submission's
 # run installs and downloads nothing (exercise 4's course NIMs start from the filled cache).
-# Tested on Debian 12 (the course's nimlab-base:bookworm image) by tests/test_gradescope.py; on Gradescope's
+# Tested on Debian 12 (the course's nimlab-base:bookworm image) by tests/grader/test_gradescope.py; on Gradescope's
 # Ubuntu 22.04 base image it takes Python 3.11 from apt (docs/instructor/index.md, Gradescope).
 #   NIMLAB_TORCH_INDEX           where torch's CPU build comes from (default: PyTorch's CPU-only index)
 #   PIP_FIND_LINKS, PIP_NO_INDEX an offline wheelhouse instead of the network (pip reads them itself)

@@ -8,7 +8,7 @@ from grader_helpers import FIXTURES, course, reference, submission
 
 from nimlab.grader.grade import grade_submission
 
-STATIC = ["01", "02", "03", "05", "06", "07", "08"]  # exercise 4 is graded live: tests/test_grader_live.py
+STATIC = ["01", "02", "03", "05", "06", "07", "08"]  # exercise 4 is graded live: tests/grader/test_grader_live.py
 
 
 def test_reference_solutions_score_full_marks():
@@ -207,7 +207,7 @@ def test_ex8_hidden_runs_show_names_and_points_only(tmp_path):
 def test_ex6_negative_instance_counts_and_no_preferred_sizes_fail(tmp_path):
     """[{count: 3}, {count: -1}] adds up to 2 but is not two instances; dynamic batching with no preferred
     batch size does not pass the preferred-sizes test."""
-    ref = (FIXTURES.parents[1] / "solutions/06-triton-config/config.pbtxt").read_text()
+    ref = (FIXTURES.parents[2] / "solutions/06-triton-config/config.pbtxt").read_text()
     assert "count: 2" in ref and "preferred_batch_size: [ 4, 8 ]" in ref
     bad = ref.replace("count: 2", "count: 3", 1).replace("instance_group [", "instance_group [\n  { count: -1 kind: KIND_CPU },", 1)
     bad = bad.replace("preferred_batch_size: [ 4, 8 ]", "")
@@ -220,7 +220,7 @@ def test_ex6_negative_instance_counts_and_no_preferred_sizes_fail(tmp_path):
 
 def test_ex5_hard_coded_key_fails_the_environment_test(tmp_path):
     """A compose file that writes the public dummy key in never passes the hidden key-from-environment test."""
-    ref = (FIXTURES.parents[1] / "solutions/05-compose-nim/compose.yaml").read_text()
+    ref = (FIXTURES.parents[2] / "solutions/05-compose-nim/compose.yaml").read_text()
     ex = grade_one(tmp_path, "05", ref)
     assert next(t for t in ex.tests if t.name == "NGC_API_KEY taken from the environment").passed
     import re

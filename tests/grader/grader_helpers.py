@@ -8,8 +8,8 @@ from pathlib import Path
 
 from nimlab.grader.manifest import Course, load_course
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "grader_fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def course(*only: str, timeout_s: float | None = None) -> Course:

@@ -21,7 +21,7 @@ from nimlab.lab.launch import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GENERIC = "nimlab_torch-fp32-tp1-pp1"
 OPTIMIZED = "nimlab_native-cpu-int8-tp1-pp1-throughput"
 PROMPT = [{"role": "user", "content": "Name three colours of the rainbow."}]

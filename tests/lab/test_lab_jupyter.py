@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nimlab.lab.jupyter import jupyter_token, server_args, workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_token_is_created_once_and_private(tmp_path):

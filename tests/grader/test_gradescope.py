@@ -35,7 +35,7 @@ from nimlab.grader.model import HIDDEN_NOTE
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("NIMLAB_BASE_IMAGE", "nimlab-base:bookworm")
 EXERCISES = ["01-buy-or-build", "02-cost-model", "05-compose-nim", "06-triton-config"]
 EXTRA_WHEELS = Path.home() / ".cache" / "nimlab" / "gradescope-wheels"  # what grading needs beyond the lab wheelhouse

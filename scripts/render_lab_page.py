@@ -1,7 +1,7 @@
 """Render a lab notebook into a page of the course site, with the outputs of a real execution.
 
-    .venv/bin/python tests/site_notebooks.py labs/05-buy-vs-build-money.ipynb            # execute, then render
-    .venv/bin/python tests/site_notebooks.py --no-execute labs/NN-name.ipynb             # render saved outputs
+    .venv/bin/python scripts/render_lab_page.py labs/05-buy-vs-build-money.ipynb            # execute, then render
+    .venv/bin/python scripts/render_lab_page.py --no-execute labs/NN-name.ipynb             # render saved outputs
 
 The page goes to docs/labs/<notebook name>.md and its images to docs/labs/img/. It starts with where and when
 the outputs were produced and the sha256 of the notebook it was rendered from, so tests/test_site.py can tell

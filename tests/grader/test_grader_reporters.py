@@ -156,7 +156,7 @@ def test_gradescope_autograder_zip():
         assert "/autograder/results/results.json" in zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
     assert "nimlab/grader/sandbox.py" in names and "solutions/01-buy-or-build/hidden_cases.yaml" in names
-    # every file setup.sh reads must travel, or the image cannot build (tests/test_gradescope.py builds it)
+    # every file setup.sh reads must travel, or the image cannot build (tests/grader/test_gradescope.py builds it)
     needed = set(re.findall(r"requirements[-a-z]*\.txt", setup))
     assert {"requirements.txt", "requirements-course.txt"} <= needed
     assert needed <= names, f"setup.sh needs {sorted(needed - names)}, which the zip leaves out"

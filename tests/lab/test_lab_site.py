@@ -10,7 +10,7 @@ import pytest
 from nimlab.errors import ServiceError
 from nimlab.lab.site import ensure_built, fingerprint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _checkout_copy(tmp_path: Path) -> Path:

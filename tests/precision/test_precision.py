@@ -46,7 +46,7 @@ def test_list_model_profiles_lists_int8_runnable_and_bf16_by_its_missing_flag():
 def test_a_manifest_with_an_unknown_precision_names_the_line(tmp_path):
     from nimlab.errors import ConfigError
 
-    text = (Path(__file__).resolve().parents[1] / "nimlab/nim/manifest.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "nimlab/nim/manifest.yaml").read_text()
     bad = tmp_path / "manifest.yaml"
     bad.write_text(text.replace("engine_threads: 1}", "engine_threads: 1, precision: fp4}", 1))
     with pytest.raises(ConfigError) as info:

@@ -1,6 +1,6 @@
 """One set of wire checks on both real front ends (the course NIM, and Triton through the OpenAI front end):
 the same OpenAI layer serves both, so the same bytes must come back. The layer alone, with a fake engine,
-is tested in milliseconds in tests/test_openai_layer.py. (Named to run just before the Triton tests, so the
+is tested in milliseconds in tests/openai_layer/test_openai_layer.py. (Named to run just before the Triton tests, so the
 session's Triton server is not started earlier than they need it.)"""
 
 from __future__ import annotations

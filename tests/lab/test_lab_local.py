@@ -38,7 +38,7 @@ print("".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o
 
 def run_lab(stem: str, env: dict[str, str]) -> str:
     """A lab notebook, unchanged, with nbclient in a kernel that sees `env` and none of URL_VARIABLES."""
-    labs = Path(__file__).resolve().parents[1] / "labs"
+    labs = Path(__file__).resolve().parents[2] / "labs"
     clean = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
     done = subprocess.run([sys.executable, "-c", RUN_NOTEBOOK, str(labs / f"{stem}.ipynb"), str(labs)],
                           capture_output=True, text=True, timeout=360, env={**clean, **env})
