@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 import traceback
@@ -26,7 +25,7 @@ from nimlab.grader import checks as checklib
 from nimlab.grader.intake import SubmissionError, locate, take
 from nimlab.grader.manifest import Course, ExerciseSpec, TestSpec
 from nimlab.grader.model import ExerciseResult, SubmissionResult, TestResult
-from nimlab.grader.sandbox import Job, Limits, Outcome, Part, run_job, sandbox_mode
+from nimlab.grader.sandbox import BIN, Job, Limits, Outcome, Part, run_job, sandbox_mode
 
 READ_CAP = 256 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
@@ -66,10 +65,10 @@ def _call_for(spec: ExerciseSpec, test: TestSpec, resources: dict[str, Any], use
         argv = []
         for a in spec.commands[call["command"]]:
             a = a.replace("{entry}", spec.entry)
-            if a.startswith("{bin:"):
-                a = str(Path(sys.executable).parent / a[5:-1])
+            if a.startswith("{bin:"):  # the interpreter's bin folder, as the sandbox shows it (it fills BIN in)
+                a = f"{BIN}/{a[5:-1]}"
             argv.append(a)
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": ".", **call.get("env", {})}
+        env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": ".", **call.get("env", {})}
         body: dict[str, Any] = {"argv": argv, "env": env}
     else:
         body = {"function": call["function"], "args": call.get("args", []), "kwargs": call.get("kwargs", {})}

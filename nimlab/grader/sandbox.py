@@ -402,6 +402,43 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not any(r != o and r.startswith(o + "/") for o in roots))
 
 
+BIN = "{python_bin}"  # in a command call's argv and env: the interpreter's bin folder as the sandbox shows it
+
+
+def _with_bin(calls: list[dict[str, Any]], bin_dir: str) -> list[dict[str, Any]]:
+    """Command calls name programs beside the interpreter (docker-compose) by BIN; fill in where they are."""
+    def fill(v: Any) -> Any:
+        return v.replace(BIN, bin_dir) if isinstance(v, str) else v
+    out = []
+    for call in calls:
+        if "argv" in call:
+            call = {**call, "argv": [fill(a) for a in call["argv"]],
+                    "env": {k: fill(v) for k, v in call.get("env", {}).items()}}
+        out.append(call)
+    return out
+
+
+def _python_view() -> dict[str, str]:
+    """Each interpreter root -> where the sandbox shows it: at its own path, unless that path lies under a
+    folder every exercise gets a fresh tmpfs over (/tmp, /dev/shm, ...), where it would vanish: a course cloned
+    into /tmp grades with a venv at /tmp/<clone>/.venv. Those appear under /.python<N> instead."""
+    out = {}
+    for i, r in enumerate(_python_roots()):
+        hidden = any(r == d or r.startswith(d + "/") for d in _bootstrap.SHARED_WRITABLE)
+        out[r] = f"/.python{i}" if hidden else r
+    return out
+
+
+def _python_inside() -> str:
+    """This interpreter's path as the sandbox sees it (the venv's own bin/python, so it finds its packages)."""
+    exe = os.path.abspath(sys.executable)
+    for host, inside in _python_view().items():
+        for base in {host, os.path.abspath(host)} | {os.path.dirname(os.path.dirname(exe))}:
+            if os.path.realpath(base) == host and exe.startswith(base + "/"):
+                return inside + exe[len(base):]
+    return exe
+
+
 def _view(job_dir: Path, uid: int) -> dict[str, Any]:
     """The allow-list: everything a submission's root holds (besides /proc, /dev, its private tmpfs)."""
     ro = [("/usr", "/usr")]
@@ -411,7 +448,7 @@ def _view(job_dir: Path, uid: int) -> dict[str, Any]:
             symlinks.append((top, os.readlink(top)))
         elif os.path.isdir(top):
             ro.append((top, top))
-    ro += [(p, p) for p in _python_roots() if not p.startswith("/usr/")]
+    ro += [(p, inside) for p, inside in _python_view().items() if not p.startswith("/usr/")]
     ro += [(str(job_dir / "files"), "/.stage"), (str(HERE / "_runner.py"), "/.runner/_runner.py"),
            (str(HERE / "_bootstrap.py"), "/.runner/_bootstrap.py")]
     if (job_dir / "svc").is_dir():
@@ -569,7 +606,7 @@ def run_job(job: Job) -> Outcome:
     stop_watch = threading.Event()
     try:
         (job_dir / "files").mkdir()
-        python = sys.executable
+        python = sys.executable if mode == "weak" else _python_inside()  # the path inside the view
         env_path = f"{Path(python).parent}:/usr/bin:/bin"
         parts = []
         for i, part in enumerate(job.parts):
@@ -590,7 +627,8 @@ def run_job(job: Job) -> Outcome:
                   "groups": [SANDBOX_GID] if mode == "weak" else [],
                   "memory": part.memory_mb << 20, "cpu": int(part.timeout_s) + 1, "fsize": lim.fsize_mb << 20,
                   "nproc": lim.nproc, "nofile": lim.nofile}
-            parts.append({"name": part.name, "calls": part.calls, "timeout_s": part.timeout_s,
+            parts.append({"name": part.name, "calls": _with_bin(part.calls, str(Path(python).parent)),
+                          "timeout_s": part.timeout_s,
                           "call_timeout_s": part.call_timeout_s, "exercise": ex})
         spec = []
         if job.services and mode != "weak":
@@ -609,8 +647,9 @@ def run_job(job: Job) -> Outcome:
         r, w = os.pipe()
         cfg: dict[str, Any] = {"fd": w, "cgroups": cgroup.procs_files if cgroup else [], "stage": str(stage),
                                "view": view if mode in ("namespaces", "userns") else None}
-        argv = [python, "-I", "-B", "/.runner/_runner.py" if mode == "bwrap" else str(HERE / "_runner.py"), "job",
-                json.dumps(cfg)]
+        # bubblewrap starts the runner inside the view; unshare starts it here, and it pivots into the view itself
+        argv = [python if mode == "bwrap" else sys.executable, "-I", "-B",
+                "/.runner/_runner.py" if mode == "bwrap" else str(HERE / "_runner.py"), "job", json.dumps(cfg)]
         if mode == "namespaces":
             argv = ["unshare", *NS_FLAGS, *argv]
         elif mode == "userns":

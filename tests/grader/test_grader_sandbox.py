@@ -150,8 +150,9 @@ def test_batch_goes_on_and_stays_bounded(batch):
 def test_sandbox_view_is_an_allow_list(tmp_path):
     """The mechanism itself, answered from inside: offline, unprivileged, and a root that holds only the
     interpreter, its packages and the exercise's own files; no checkout, .git, home or host /run or /tmp."""
-    from nimlab.grader.sandbox import Job, Part, run_job
+    from nimlab.grader.sandbox import Job, Part, _python_inside, run_job
 
+    prefix = str(Path(_python_inside()).parents[1])  # the venv where the view shows it (/.python<N> from /tmp)
     (tmp_path / "answer.py").write_text(
         "import os, socket, json\n"
         "def probe():\n"
@@ -163,10 +164,10 @@ def test_sandbox_view_is_an_allow_list(tmp_path):
         "        out['net'] = e.errno\n"
         f"    out['seen'] = [p for p in ({str(ROOT)!r}, {str(ROOT / '.git')!r}, {str(ROOT / 'solutions')!r},\n"
         "                   '/run/lock', '/home', '/etc/shadow', '/root/.bashrc', '/var') if os.path.exists(p)]\n"
-        "    out['venv'] = os.path.isdir(" + repr(sys.prefix) + ")\n"
+        "    out['venv'] = os.path.isdir(" + repr(prefix) + ")\n"
         "    out['writable'] = []\n"
         "    for p in ('/x', '/etc/x', '/usr/x', '/dev/x', '/dev/null', '/tmp/x', '/var/tmp/x', '/dev/shm/x',\n"
-        "              '/submission/x', '/proc/x', " + repr(sys.prefix + "/x") + "):\n"
+        "              '/submission/x', '/proc/x', " + repr(prefix + "/x") + "):\n"
         "        try:\n"
         "            open(p, 'w').write('1'); out['writable'].append(p)\n"
         "        except OSError:\n"
@@ -188,7 +189,7 @@ def test_sandbox_view_is_an_allow_list(tmp_path):
     assert value["writable"] == ["/dev/null", "/tmp/x", "/var/tmp/x", "/dev/shm/x", "/submission/x"]
     assert value["tmp_mb"] == 16  # /tmp is a 16 MiB tmpfs of this exercise's own: the third 8 MiB file fails
     allowed = {".runner", ".stage", ".svc", "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
-               "submission", "tmp", "usr", "var"} | {p.split("/")[1] for p in (sys.prefix, sys.base_prefix)}
+               "submission", "tmp", "usr", "var"} | {p.split("/")[1] for p in (prefix, sys.base_prefix)}
     assert set(value["root"]) <= allowed, set(value["root"]) - allowed
     seen = set(value["seen"])
     if ROOT.parent == Path(sys.prefix).parents[1]:
