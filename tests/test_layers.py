@@ -162,3 +162,30 @@ def test_the_checks_fail_on_planted_cycles():
     assert any({"nimlab.lab.local", "nimlab.lab.services"} <= set(c) for c in cycles(imports))
     imports["nimlab.lora.settings"] |= imports_of("from nimlab.nim import config\n", "nimlab.lora.settings", known)
     assert ["lora", "nim"] in cycles(package_edges(imports))
+
+
+RENAMED = {"openai_layer": "openai", "triton_stack": "triton"}  # folders that would shadow a real module
+
+
+def test_test_folders_mirror_the_packages_and_shadow_no_module():
+    """tests/ itself is on sys.path (conftest's folder), so each folder in it is importable as a namespace
+    package of its own name; one named like a module a library probes for makes the library believe it is
+    installed (a folder tests/triton made transformers import its Triton kernels and fail to load any model).
+    So every folder mirrors a nimlab package, renamed where the package's own name is taken."""
+    import importlib.machinery
+    import importlib.util
+    import re
+    import sys
+
+    tests_dir = Path(__file__).resolve().parent
+    folders = sorted(p.name for p in tests_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert all(RENAMED.get(f, f) in packages for f in folders), [f for f in folders if RENAMED.get(f, f) not in packages]
+    import transformers.utils.import_utils as iu
+
+    probed = set(re.findall(r'_is_package_available\("(\w+)"', Path(iu.__file__).read_text()))
+    assert "triton" in probed  # the list is read, not empty
+    path = [p for p in sys.path if Path(p or ".").resolve() != tests_dir]
+    installed = {f for f in folders if importlib.machinery.PathFinder.find_spec(f, path) is not None
+                 and importlib.machinery.PathFinder.find_spec(f, path).origin is not None}
+    assert not (set(folders) & probed) and not installed, (set(folders) & probed, installed)

@@ -1,6 +1,6 @@
 """The shared OpenAI layer (nimlab.openai) with a fake engine behind the serving seam: validation, errors,
 stream endings and disconnects, in milliseconds. The same wire checks against the real course NIM and the
-real Triton stack are in tests/triton/test_stacks_openai_wire.py; this file tests the layer, not a model."""
+real Triton stack are in tests/triton_stack/test_stacks_openai_wire.py; this file tests the layer, not a model."""
 
 from __future__ import annotations
 

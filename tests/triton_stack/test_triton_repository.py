@@ -175,7 +175,7 @@ def test_engine_settings_mirror_trtllm_batching_strategy() -> None:
 
 
 class _ScriptedEngine:
-    """Stands in for the engine at EngineHost's seam only (the real one runs in tests/triton/test_stacks_openai_wire.py):
+    """Stands in for the engine at EngineHost's seam only (the real one runs in tests/triton_stack/test_stacks_openai_wire.py):
     each submitted request gets one token per `step()` until it is cancelled or reaches max_tokens."""
 
     def __init__(self) -> None:
