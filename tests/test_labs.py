@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 
 LABS = Path(__file__).resolve().parents[1] / "labs"
 NOTEBOOKS = sorted(LABS.glob("*.ipynb"))
+# labs the workshop test runs end to end in a room; run here too they cost the suite ~75 s for no new path
+IN_THE_ROOM = ("01", "02", "04", "05")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "labs"
 
 
@@ -33,6 +35,10 @@ def test_notebook_matches_its_readable_source(path: Path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, triton_openai, acme_adapter,
                                       monkeypatch):
+    if path.stem.split("-", 1)[0] in IN_THE_ROOM:
+        pytest.skip("executed unchanged inside a learner's container by tests/workshop/test_workshop.py "
+                    "(which fails, not skips, without Docker); lab 1 also on a moved-ports local course in "
+                    "tests/lab/test_lab_local.py")
     monkeypatch.setenv("NIM_URL", nim_optimized.url + "/v1")
     monkeypatch.setenv("NIMLAB_ADAPTERS_DIR", str(acme_adapter.path.parent))  # lab 6 reuses the trained adapter
     monkeypatch.setenv("TRITON_OPENAI_URL", triton_openai.url + "/v1")

@@ -219,10 +219,12 @@ def test_three_learners_shared_nim_real_labs_submissions_and_grades(engine, tmp_
         peak = docker("exec", f"{cfg.name}-ann", "sh", "-c", "cat /sys/fs/cgroup/memory.peak "
                       "/sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null").split()
         print("ann's container peak (cgroup, page cache included) MiB:", [int(p) >> 20 for p in peak])
-        assert use["nim"].rss_mib > 500 and use["nim"].rss_mib > use["nim"].mem_mib + 100, use["nim"]
+        assert use["nim"].rss_mib > 500 and use["triton"].rss_mib > 500, use
         shown = {ln.split(")")[0].strip() + ")": float(ln.split()[3]) for ln in status(cfg).splitlines()
                  if ln.strip().startswith("(shared")}
-        assert shown["(shared NIM)"] > 500 and shown["(shared Triton)"] > 500, shown
+        # status shows the resident figure (an idle service's memory hardly moves between the two readings)
+        assert abs(shown["(shared NIM)"] - use["nim"].rss_mib) < 0.15 * use["nim"].rss_mib, (shown, use["nim"])
+        assert shown["(shared Triton)"] > 500, shown
 
         # a learner's token opens only their own server
         with pytest.raises(ServiceError, match="403"):
