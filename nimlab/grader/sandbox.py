@@ -432,11 +432,9 @@ def _python_view() -> dict[str, str]:
 def _python_inside() -> str:
     """This interpreter's path as the sandbox sees it (the venv's own bin/python, so it finds its packages)."""
     exe = os.path.abspath(sys.executable)
-    for host, inside in _python_view().items():
-        for base in {host, os.path.abspath(host)} | {os.path.dirname(os.path.dirname(exe))}:
-            if os.path.realpath(base) == host and exe.startswith(base + "/"):
-                return inside + exe[len(base):]
-    return exe
+    home = os.path.dirname(os.path.dirname(exe))  # the venv or installation this bin/python belongs to
+    inside = _python_view().get(os.path.realpath(home))
+    return exe if inside is None else inside + exe[len(home):]
 
 
 def _view(job_dir: Path, uid: int) -> dict[str, Any]:
