@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
-import httpx
 import jupytext
 import nbformat
 import pytest
@@ -17,6 +17,18 @@ NOTEBOOKS = sorted(LABS.glob("*.ipynb"))
 # labs the workshop test runs end to end in a room; run here too they cost the suite ~75 s for no new path
 IN_THE_ROOM = ("01", "02", "04", "05")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "labs"
+# Parameters a test run shrinks, in the lab's own parameters cell (its first code cell), so every cell and branch
+# still runs at a fraction of the load. Lab 3: both rounds (stacks alternating) and both concurrency levels stay;
+# one request per client and shorter replies cut its sweep, the bulk of its ~150 s.
+SMALLER = {"03": {"REQUESTS_PER_CLIENT": "1", "MAX_TOKENS": "12"}}
+
+
+def with_parameters(nb: nbformat.NotebookNode, values: dict[str, str]) -> None:
+    """Set `NAME = value` lines in the notebook's first code cell; each name must be assigned there exactly once."""
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    for name, value in values.items():
+        cell.source, n = re.subn(rf"^{name} = [^\n]*$", f"{name} = {value}", cell.source, flags=re.M)
+        assert n == 1, f"the lab's parameters cell no longer assigns {name} once: update SMALLER in {__file__}"
 
 
 def code_sources(nb: nbformat.NotebookNode) -> list[str]:
@@ -45,6 +57,8 @@ def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, t
     monkeypatch.setenv("TRITON_HTTP_URL", triton_tuned.http_url)
     monkeypatch.setenv("NIMLAB_STACK", "course")
     nb = nbformat.read(path, as_version=4)
+    lab = path.stem.split("-", 1)[0]
+    with_parameters(nb, SMALLER.get(lab, {}))
     start = time.monotonic()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(LABS)}}).execute()
     elapsed = time.monotonic() - start
@@ -55,33 +69,10 @@ def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, t
     nbformat.write(nb, ARTIFACTS / path.name)
     print(f"{path.name}: {elapsed:.0f} s")
     assert os.environ["NIM_URL"].startswith("http://127.0.0.1:")
-
-
-@pytest.mark.slow
-def test_lab4_gpu_stack_cells_run_on_the_published_metadata(monkeypatch):
-    """Lab 4 as a GPU-stack learner runs it (NIMLAB_STACK=gpu: no course-only cell), pointed at course NIMs
-    with NIMLAB_NIM_EXTENSIONS=off, so /v1/metadata carries only NVIDIA's published fields. Its health check
-    must tell the healthy NIM, the batching fallback and the forced batch size of one apart."""
-    from nimlab.grader.resources import course_nims
-
-    with course_nims() as nims:
-        for kind in ("optimized", "generic", "serial"):
-            meta = httpx.get(nims[f"course_nims.{kind}"] + "/v1/metadata", timeout=10).json()
-            assert "nimlab" not in meta, kind
-        monkeypatch.setenv("NIMLAB_STACK", "gpu")
-        monkeypatch.setenv("NIM_URL", nims["course_nims.optimized"] + "/v1")
-        monkeypatch.setenv("NIM_FALLBACK_URL", nims["course_nims.generic"] + "/v1")
-        monkeypatch.setenv("NIM_MISCONFIGURED_URL", nims["course_nims.serial"] + "/v1")
-        monkeypatch.delenv("NIM_EXPECTED_PROFILE_ID", raising=False)
-        # the baseline exercise 4's grader records (two probes at once): a loaded host's noise stays above 60%
-        monkeypatch.setenv("NIM_BASELINE_TOK_S", str(nims["course_nims.baseline_tok_s"]))
-        nb = nbformat.read(LABS / "04-fallback-incident.ipynb", as_version=4)
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(LABS)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    verdicts = dict(line.split(maxsplit=1) for line in text.splitlines() if line.startswith(("healthy ", "fallback ",
-                                                                                              "misconfigured ")))
-    assert verdicts["healthy"].startswith("('healthy'"), text[-1500:]
-    assert verdicts["fallback"].startswith("('fallback'"), text[-1500:]
-    assert verdicts["misconfigured"].startswith("('misconfigured'"), text[-1500:]
+    if lab == "03":  # every point of the sweep was measured without a failed request: 2 rounds x 2 levels x 3 stacks
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+        points = [line for line in text.splitlines() if line.startswith("round ")]
+        assert len(points) == 12 and all(line.endswith("errors 0") for line in points), text[-2000:]
+        # and the lab's point holds at the small load: no batching and fp32 cost the untuned stack most of its speed
+        ratio = float(re.search(r"untuned / NIM = ([\d.]+)x", text).group(1))
+        assert ratio < 0.6, text[-2000:]  # measured 0.21 at these parameters and at the lab's own (2026-12-01)

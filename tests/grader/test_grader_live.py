@@ -1,6 +1,7 @@
 """Exercise 4 graded live against real course NIMs the grader starts (extensions off: published fields only):
 the reference gets full marks; the old rule (hardware tag + num_request_max), a profile-name-prefix rule and
 "it answers, so it's fine" each lose the points of the case they misjudge; the untouched starter scores zero.
+Lab 4, run as a GPU-stack learner runs it, reads the same NIMs (one start of the four for both: ~40 s).
 Exercise 6 runs on the real Triton."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import json
 
 import httpx
+import nbformat
 import pytest
 from grader_helpers import ROOT, course, reference, submission
+from nbclient import NotebookClient
 
 from nimlab.grader.grade import Options, grade_batch
 from nimlab.grader.resources import MANIFEST_2X, course_nims, describe
@@ -72,6 +75,34 @@ def check_nim(base_url, expected_profile_id=None, baseline_tok_s=None):
 def nims():
     with course_nims() as res:
         yield res
+
+
+def test_lab4_gpu_stack_cells_run_on_the_published_metadata(nims, monkeypatch):
+    """Lab 4 as a GPU-stack learner runs it (NIMLAB_STACK=gpu: no course-only cell), pointed at the grader's
+    course NIMs (NIMLAB_NIM_EXTENSIONS=off), so /v1/metadata carries only NVIDIA's published fields. Its health
+    check must tell the healthy NIM, the batching fallback and the forced batch size of one apart. First in the
+    module, so it runs right after the baseline is measured, as it did when it started the NIMs itself."""
+    for kind in ("optimized", "generic", "serial"):
+        meta = httpx.get(nims[f"course_nims.{kind}"] + "/v1/metadata", timeout=10).json()
+        assert "nimlab" not in meta, kind
+    monkeypatch.setenv("NIMLAB_STACK", "gpu")
+    monkeypatch.setenv("NIM_URL", nims["course_nims.optimized"] + "/v1")
+    monkeypatch.setenv("NIM_FALLBACK_URL", nims["course_nims.generic"] + "/v1")
+    monkeypatch.setenv("NIM_MISCONFIGURED_URL", nims["course_nims.serial"] + "/v1")
+    monkeypatch.delenv("NIM_EXPECTED_PROFILE_ID", raising=False)
+    # the baseline exercise 4's grader records (two probes at once): a loaded host's noise stays above 60%
+    monkeypatch.setenv("NIM_BASELINE_TOK_S", str(nims["course_nims.baseline_tok_s"]))
+    labs = ROOT / "labs"
+    nb = nbformat.read(labs / "04-fallback-incident.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(labs)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    verdicts = dict(line.split(maxsplit=1) for line in text.splitlines() if line.startswith(("healthy ", "fallback ",
+                                                                                              "misconfigured ")))
+    assert verdicts["healthy"].startswith("('healthy'"), text[-1500:]
+    assert verdicts["fallback"].startswith("('fallback'"), text[-1500:]
+    assert verdicts["misconfigured"].startswith("('misconfigured'"), text[-1500:]
 
 
 @pytest.fixture(scope="module")
