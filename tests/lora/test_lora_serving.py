@@ -70,9 +70,12 @@ def test_models_lists_the_base_and_each_good_adapter(nim_lora, peft_source):
 
 
 def test_the_adapter_changes_replies_as_trained_and_the_base_is_unaffected(nim_lora, nim_generic):
-    tuned = [ask(nim_lora, "acme", q) for q in ACME.held_out]
-    base = [ask(nim_lora, BASE, q) for q in ACME.held_out]
-    plain = [ask(nim_generic, BASE, q) for q in ACME.held_out]  # fp32 like the LoRA profile (int8 would differ)
+    # all at once, as lab 6 asks them: a reply does not depend on its batch neighbours (the next test proves it
+    # here, tests/engine for the engine), and batching makes the 18 requests ~3x quicker than one by one (38.8 -> 12.5 s)
+    jobs = [(nim_lora, "acme"), (nim_lora, BASE), (nim_generic, BASE)]  # generic: fp32 like the LoRA profile
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [[pool.submit(ask, running, model, q) for q in ACME.held_out] for running, model in jobs]
+        tuned, base, plain = ([f.result() for f in row] for row in futures)
     assert sum(map(ACME.follows, tuned)) >= len(tuned) - 1, tuned  # the style carries to unseen questions
     assert not any(map(ACME.follows, base)), base
     assert base == plain  # a LoRA-enabled NIM answers base requests exactly as one without adapters, same precision

@@ -90,10 +90,10 @@ def test_list_model_profiles_groups_like_nim():
 
 
 @pytest.mark.slow
-def test_port_in_use_is_a_clear_error():
-    with course_nim() as nim:
-        port = nim.url.rsplit(":", 1)[1]
-        out = nimlab("serve", "--host", "127.0.0.1", "--port", port, timeout=120)
-        assert out.returncode == 1
-        assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
-        assert httpx.get(nim.url + "/v1/health/ready").status_code == 200  # the first one is unharmed
+def test_port_in_use_is_a_clear_error(nim_optimized):
+    """A second NIM on the session's running NIM's port (no NIM started for this test alone)."""
+    port = nim_optimized.url.rsplit(":", 1)[1]
+    out = nimlab("serve", "--host", "127.0.0.1", "--port", port, timeout=120)
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert httpx.get(nim_optimized.url + "/v1/health/ready").status_code == 200  # the first one is unharmed
