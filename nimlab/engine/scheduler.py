@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from nimlab.engine import fused
 from nimlab.engine.detok import IncrementalText
 from nimlab.engine.lora import AdapterSet
 from nimlab.engine.sampling import Sampler, SamplingParams
@@ -187,6 +188,7 @@ class Engine:
         max_model_len: int | None = None,
         static_batching: bool = False,
         preallocated_kv: bool = False,
+        fused_decode: bool | None = None,
     ) -> None:
         if max_num_seqs < 1:
             raise EngineError("max_num_seqs must be at least 1")
@@ -198,6 +200,11 @@ class Engine:
         # the optimized engine's KV cache: written in place; the generic one concatenates at every step
         self.preallocated_kv = preallocated_kv
         self._layers: list[_PreallocatedLayer] | None = None
+        # the native engine's decode step (fused.py): slots instead of a padded cache; default with preallocated_kv
+        if fused_decode is None:
+            fused_decode = preallocated_kv and fused.supports(self.model)
+        self._fused = fused.FusedDecoder(self.model) if fused_decode else None
+        self._slots = self._fused.cache(max_num_seqs) if self._fused is not None else None
         self.kv_capacity = kv_capacity_tokens
         self.max_queue = max_queue
         self.max_model_len = min(max_model_len or loaded.max_context, loaded.max_context)
@@ -236,6 +243,7 @@ class Engine:
     def add_adapter(self, name: str, path: Path) -> None:
         """Load a checked LoRA adapter between two steps; requests may name it as soon as this returns."""
         with self._step_lock, torch.inference_mode(False):
+            self._unfuse()  # peft wraps the linears the fused step reads: the model's own forward takes over
             self.adapters.add(name, path)
 
     def remove_adapter(self, name: str) -> None:
@@ -424,6 +432,11 @@ class Engine:
         self._drop(lambda s: s.finish is not None)
 
     def _decode_step(self) -> None:
+        if self._fused is not None:
+            assert self._slots is not None
+            logits = self._fused.step(torch.tensor([s.pending for s in self._seqs], dtype=torch.long), self._slots)
+            self._after_step(logits)
+            return
         assert self._mask is not None and self._next_pos is not None
         ids = torch.tensor([[s.pending] for s in self._seqs], dtype=torch.long)
         mask = torch.cat([self._mask, torch.ones((len(self._seqs), 1), dtype=torch.long)], dim=1)
@@ -442,15 +455,21 @@ class Engine:
         self._values = [layer.values for layer in out.cache.layers]
         self._mask = mask
         self._next_pos = self._next_pos + 1
+        self._after_step(out.logits[:, -1, :])
+
+    def _after_step(self, logits: torch.Tensor) -> None:
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, len(self._seqs))
-        logits = out.logits[:, -1, :]
         for i, s in enumerate(self._seqs):
             s.accept(s.sampler.choose(logits[i]), self.max_model_len)
         self._drop(lambda s: s.finish is not None)
 
     # ---- batch bookkeeping ------------------------------------------------------------------------
     def _merge(self, new: list[_Seq], keys, values, mask: torch.Tensor, lengths: torch.Tensor) -> None:
+        if self._slots is not None:
+            self._slots.add(keys, values, [int(n) for n in lengths])
+            self._seqs.extend(new)
+            return
         self._layers = None  # the batch changes shape: the next step lays out fresh buffers
         if not self._seqs:
             self._seqs, self._keys, self._values, self._mask, self._next_pos = list(new), keys, values, mask, lengths
@@ -484,6 +503,10 @@ class Engine:
             self._kv_reserved -= seq.reserved
         keep = [i for i in range(len(self._seqs)) if i not in set(gone)]
         self._layers = None
+        if self._slots is not None:
+            self._slots.keep(keep)
+            self._seqs = [self._seqs[i] for i in keep]
+            return
         if not keep:
             self._reset_batch(release=False)
             return
@@ -502,3 +525,15 @@ class Engine:
             self._kv_reserved -= sum(s.reserved for s in self._seqs)
         self._seqs, self._keys, self._values, self._mask, self._next_pos = [], [], [], None, None
         self._layers = None
+        if self._slots is not None:
+            self._slots.keep([])
+
+    def _unfuse(self) -> None:
+        """Hand a running batch from the slots to the model's own padded cache (once, when an adapter arrives)."""
+        if self._fused is None:
+            return
+        assert self._slots is not None
+        if self._seqs:
+            self._keys, self._values, self._mask = self._slots.padded()
+            self._next_pos = self._slots.lengths.clone()
+        self._fused = self._slots = None

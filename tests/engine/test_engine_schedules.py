@@ -7,6 +7,7 @@ quantization took one scale for the whole batch and broke this (11 of 12 replies
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -134,18 +135,75 @@ def test_greedy_is_deterministic_and_sampling_follows_the_seed(loaded, prompt_id
         engine.stop()
 
 
-def test_the_preallocated_kv_cache_computes_what_the_growing_one_does(loaded, prompt_ids):
-    """Same fp32 engine, two KV layouts: requests joining and leaving mid-flight, identical greedy tokens."""
+KV_LAYOUTS = {
+    "growing (generic)": {"preallocated_kv": False},
+    "in place (native, model forward)": {"preallocated_kv": True, "fused_decode": False},
+    "blocks (native, fused step)": {"preallocated_kv": True, "fused_decode": True},
+}
+
+
+def test_every_kv_layout_and_decode_path_computes_the_same_tokens(loaded, prompt_ids):
+    """Same fp32 weights, three engines: requests joining and leaving mid-flight, identical greedy tokens."""
     params = SamplingParams(max_tokens=24, temperature=0)
     replies = {}
-    for preallocated in (False, True):
-        engine = Engine(loaded, max_num_seqs=4, kv_capacity_tokens=16384, preallocated_kv=preallocated)
+    for name, layout in KV_LAYOUTS.items():
+        engine = Engine(loaded, max_num_seqs=4, kv_capacity_tokens=16384, **layout)
         engine.start()
         try:
-            replies[preallocated] = run_concurrently(engine, prompt_ids, params)
+            replies[name] = run_concurrently(engine, prompt_ids, params)
         finally:
             engine.stop()
-    assert all(replies[True]) and replies[True] == replies[False]
+    first = replies["growing (generic)"]
+    assert all(first)
+    for name, got in replies.items():
+        assert got == first, f"{name}: {sum(a == b for a, b in zip(got, first, strict=True))}/{len(first)} the same"
+
+
+def test_an_adapter_loaded_mid_batch_hands_the_running_rows_to_the_models_forward(loaded, prompt_ids, tmp_path):
+    """peft wraps the linears the fused step reads: the running batch moves to the model's own cache layout
+    and carries on; base-model rows give the tokens they give without the adapter."""
+    from peft import LoraConfig, get_peft_model
+
+
+    params = SamplingParams(max_tokens=40, temperature=0, ignore_eos=True)
+    model = load_model("fp32", cache_dir=loaded_cache())
+    reference = Engine(model, max_num_seqs=4, kv_capacity_tokens=16384, preallocated_kv=True)
+    reference.start()
+    try:
+        expected = run_concurrently(reference, prompt_ids[:4], params)
+    finally:
+        reference.stop()
+    adapter = get_peft_model(load_model("fp32", cache_dir=loaded_cache()).model,
+                             LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter.save_pretrained(tmp_path / "tiny")
+    engine = Engine(model, max_num_seqs=4, kv_capacity_tokens=16384, preallocated_kv=True)
+    assert engine._fused is not None
+    engine.start()
+    results: list[list[int]] = [[] for _ in range(4)]
+
+    def one(i: int) -> None:
+        for delta in engine.generate(prompt_ids[i], params, timeout=300):
+            results[i].extend(delta.token_ids)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        while engine.stats().running < 4 or min(len(r) for r in results) < 5:
+            threading.Event().wait(0.01)
+        engine.add_adapter("tiny", tmp_path / "tiny")
+        assert engine._fused is None, "the engine must leave the fused step once an adapter exists"
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        engine.stop()
+    assert results == expected
+
+
+def loaded_cache():
+    from pathlib import Path
+
+    return Path(os.environ["NIM_CACHE_PATH"])
 
 
 def test_max_tokens_ignore_eos_and_kv_pool_cap(loaded, prompt_ids):
