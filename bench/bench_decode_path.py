@@ -1,8 +1,9 @@
 """The native engine's decode step, fused (fused.py) against the model's own forward, in one process.
 
-Both engines hold the same loaded model (int8 by default, as the optimized profile) and serve the same 8 prompts
-at once, 64 greedy tokens each (eos ignored), one torch thread. They run in turn, round after round; the median
-of the rounds is reported: engine CPU milliseconds per decode step, tokens per second, and whether the two
+Both engines hold the same loaded model (int8 by default, as the optimized profile) and serve 8 streams in a
+closed loop (staggered, so newcomers join a running batch), 64 greedy tokens a request (eos ignored), one torch
+thread. They run in turn, round after round; the median
+of the rounds is reported: engine engine CPU milliseconds per step, tokens per second, and whether the two
 paths gave the same tokens (they may differ in the last bits: different kernels sum in different orders).
 
     .venv/bin/python bench/bench_decode_path.py [--rounds 5] [--precision int8]   # artifacts/bench/decode_path.json
@@ -15,6 +16,7 @@ import json
 import os
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,14 +30,30 @@ from nimlab.engine.chat import encode_question
 PATHS = {"model forward": False, "fused": True}
 
 
-def run(engine: Engine, prompts: list[list[int]], tokens: int) -> tuple[float, float, list[tuple[int, ...]]]:
-    """(CPU ms per decode step, tokens per second, replies) for one batch of prompts."""
+def run(engine: Engine, prompts: list[list[int]], tokens: int,
+        requests: int = 3) -> tuple[float, float, list[tuple[int, ...]]]:
+    """(CPU ms per engine step, tokens per second, first replies): a closed loop of len(prompts) streams, each
+    sending `requests` requests one after another; stream i's first one is 8*(i+1) tokens long, so the streams
+    finish at different steps and newcomers keep joining a running batch (as a server's clients do)."""
     steps0, wall0, cpu_before = engine.steps, time.perf_counter(), _engine_cpu(engine)
-    out = engine.generate_many(prompts, SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True))
+    replies: list[tuple[int, ...]] = [() for _ in prompts]
+    counts = [0] * len(prompts)
+
+    def stream(i: int) -> None:
+        for r in range(requests + 1):
+            n = 8 * (i + 1) if r == 0 else tokens
+            out = engine.generate_many([prompts[i]], SamplingParams(max_tokens=n, temperature=0, ignore_eos=True))
+            counts[i] += len(out[0].token_ids)
+            if r == 1:
+                replies[i] = out[0].token_ids
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     wall = time.perf_counter() - wall0
-    steps = engine.steps - steps0
     cpu = _engine_cpu(engine) - cpu_before
-    return cpu / steps * 1000, sum(len(c.token_ids) for c in out) / wall, [c.token_ids for c in out]
+    return cpu / (engine.steps - steps0) * 1000, sum(counts) / wall, replies
 
 
 def _engine_cpu(engine: Engine) -> float:
@@ -60,7 +78,7 @@ def main() -> int:
                             fused_decode=fused) for name, fused in PATHS.items()}
     for e in engines.values():
         e.start()
-        run(e, prompts, 4)  # warm
+        run(e, prompts, 4, requests=1)  # warm
     ms: dict[str, list[float]] = {n: [] for n in engines}
     tps: dict[str, list[float]] = {n: [] for n in engines}
     replies: dict[str, list[tuple[int, ...]]] = {}

@@ -367,10 +367,14 @@ class Engine:
             try:
                 with self._step_lock, torch.inference_mode():
                     self._drop(lambda s: s.req.cancelled, reason="cancelled")
-                    if newcomers:
-                        self._prefill(newcomers)
-                    if self._seqs:
-                        self._decode_step()
+                    if self._fused is not None:
+                        if newcomers or self._seqs:
+                            self._fused_step(newcomers)
+                    else:
+                        if newcomers:
+                            self._prefill(newcomers)
+                        if self._seqs:
+                            self._decode_step()
             except Exception as exc:  # one bad step must not kill the service: fail the batch, go on
                 log.exception("engine step failed")
                 for seq in newcomers:
@@ -431,12 +435,15 @@ class Engine:
             s.accept(s.sampler.choose(logits[i]), self.max_model_len)
         self._drop(lambda s: s.finish is not None)
 
+    def _fused_step(self, new: list[_Seq]) -> None:
+        """The native engine's step: running rows decode and newcomers' prompts go through in one pass."""
+        assert self._fused is not None and self._slots is not None
+        tokens = torch.tensor([s.pending for s in self._seqs], dtype=torch.long)
+        running, first = self._fused.step(tokens, self._slots, [s.req.prompt_ids for s in new])
+        self._seqs.extend(new)
+        self._after_step(torch.cat([running, first]) if new else running)
+
     def _decode_step(self) -> None:
-        if self._fused is not None:
-            assert self._slots is not None
-            logits = self._fused.step(torch.tensor([s.pending for s in self._seqs], dtype=torch.long), self._slots)
-            self._after_step(logits)
-            return
         assert self._mask is not None and self._next_pos is not None
         ids = torch.tensor([[s.pending] for s in self._seqs], dtype=torch.long)
         mask = torch.cat([self._mask, torch.ones((len(self._seqs), 1), dtype=torch.long)], dim=1)
@@ -466,10 +473,6 @@ class Engine:
 
     # ---- batch bookkeeping ------------------------------------------------------------------------
     def _merge(self, new: list[_Seq], keys, values, mask: torch.Tensor, lengths: torch.Tensor) -> None:
-        if self._slots is not None:
-            self._slots.add(keys, values, [int(n) for n in lengths])
-            self._seqs.extend(new)
-            return
         self._layers = None  # the batch changes shape: the next step lays out fresh buffers
         if not self._seqs:
             self._seqs, self._keys, self._values, self._mask, self._next_pos = list(new), keys, values, mask, lengths

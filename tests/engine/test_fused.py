@@ -16,17 +16,21 @@ KV_HEADS, GROUPS, DIM = 3, 3, 64
 
 def filled_cache(lengths: list[int], seed: int = 0, layers: int = 1) -> tuple[BlockCache, list[torch.Tensor],
                                                                               list[torch.Tensor]]:
-    """A cache holding random keys/values for rows of these lengths, added as a left-padded prefill is."""
+    """A cache holding random keys/values for rows of these lengths, written as a step writes prompts; also
+    returns them in the model's own left-padded layout ([rows, Hkv, width, D] per layer)."""
     gen = torch.Generator().manual_seed(seed)
     width = max(lengths)
     keys = [torch.zeros(len(lengths), KV_HEADS, width, DIM) for _ in range(layers)]
     values = [torch.zeros(len(lengths), KV_HEADS, width, DIM) for _ in range(layers)]
-    for k, v in zip(keys, values, strict=True):
+    cache = BlockCache(layers, KV_HEADS, DIM, torch.float32, max_rows=8)
+    cache.reserve(width)
+    start = cache.open(len(lengths))
+    for layer, (k, v) in enumerate(zip(keys, values, strict=True)):
         for j, n in enumerate(lengths):
             k[j, :, width - n:] = torch.randn(KV_HEADS, n, DIM, generator=gen)
             v[j, :, width - n:] = torch.randn(KV_HEADS, n, DIM, generator=gen)
-    cache = BlockCache(layers, KV_HEADS, DIM, torch.float32, max_rows=8)
-    cache.add(keys, values, lengths)
+            cache.write_prompt(layer, start + j, k[j, :, width - n:], v[j, :, width - n:])
+    cache.lengths = torch.tensor(lengths)
     return cache, keys, values
 
 
@@ -60,16 +64,16 @@ def test_dropping_rows_moves_the_survivors_forward_and_frees_blocks():
 def test_a_new_row_in_a_reused_slot_starts_clean():
     cache, _, _ = filled_cache([250, 250])
     cache.keep([0])
-    fresh = torch.ones(1, KV_HEADS, 3, DIM)
-    cache.add([fresh], [fresh], [3])
-    assert cache.lengths.tolist() == [250, 3]
-    assert not cache.keys[0][0][1, :, :, 3:].any() and not cache.keys[0][1][1].any(), "the old row's tokens remain"
+    assert cache.open(1) == 1
+    assert cache.lengths.tolist() == [250, 0]
+    assert not cache.keys[0][0][1].any() and not cache.values[0][1][1].any(), "the old row's tokens remain"
 
 
 def test_new_tokens_land_at_each_rows_own_position_across_blocks():
     cache, _, _ = filled_cache([127, 128, 3])
     key = torch.arange(3, dtype=torch.float32)[:, None, None].expand(3, KV_HEADS, DIM) + 1
-    cache.write(0, key, key, cache.placement())
+    cache.reserve(129)  # a step reserves room for its tokens first
+    cache.write(0, key, key, cache.placement(3))
     assert torch.equal(cache.keys[0][0][0, :, :, 127], key[0]), "row 0 fills the last slot of block 0"
     assert torch.equal(cache.values[0][1][1, :, 0], key[1]), "row 1 starts block 1"
     assert torch.equal(cache.values[0][0][2, :, 3], key[2])
@@ -84,7 +88,9 @@ def test_attention_gives_a_row_the_same_bits_alone_as_in_any_batch(lengths):
     width = max(lengths)
     for j, n in enumerate(lengths):
         alone_cache = BlockCache(1, KV_HEADS, DIM, torch.float32, max_rows=1)
-        alone_cache.add([keys[0][j:j + 1, :, width - n:]], [values[0][j:j + 1, :, width - n:]], [n])
+        alone_cache.reserve(n)
+        alone_cache.write_prompt(0, alone_cache.open(1), keys[0][j, :, width - n:], values[0][j, :, width - n:])
+        alone_cache.lengths = torch.tensor([n])
         alone = run_attention(alone_cache, q[j * KV_HEADS:(j + 1) * KV_HEADS])
         assert torch.equal(alone, together[j * KV_HEADS:(j + 1) * KV_HEADS]), f"row of {n} tokens changed in a batch"
         reference = torch.nn.functional.scaled_dot_product_attention(
@@ -94,32 +100,31 @@ def test_attention_gives_a_row_the_same_bits_alone_as_in_any_batch(lengths):
 
 @pytest.mark.slow
 def test_the_fused_step_computes_what_the_models_forward_computes():
-    """fp32 weights, rows of different lengths: the next-token logits of one fused step match the model's."""
-    from transformers import DynamicCache
-
+    """fp32 weights: newcomers' prompts inside a step beside running rows, then a decode step; every next-token
+    logit matches the model's own forward over the same tokens."""
     from nimlab.engine import load_model
 
-    loaded = load_model("fp32", cache_dir=Path(os.environ["NIM_CACHE_PATH"]))
-    model = loaded.model
-    lengths = [9, 140, 31]
+    model = load_model("fp32", cache_dir=Path(os.environ["NIM_CACHE_PATH"])).model
     gen = torch.Generator().manual_seed(3)
-    prompts = [torch.randint(100, 40000, (n,), generator=gen) for n in lengths]
-    width = max(lengths)
-    ids = torch.zeros((3, width), dtype=torch.long)
-    mask = torch.zeros((3, width), dtype=torch.long)
-    for j, p in enumerate(prompts):
-        ids[j, width - len(p):], mask[j, width - len(p):] = p, 1
-    nxt = torch.randint(100, 40000, (3,), generator=gen)
+    prompts = [torch.randint(100, 40000, (n,), generator=gen).tolist() for n in (9, 140, 31)]
+
+    def reference(ids: list[int]) -> torch.Tensor:
+        return model(input_ids=torch.tensor([ids]), logits_to_keep=1).logits[0, -1]
+
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                    cache=DynamicCache(), use_cache=True, logits_to_keep=1)
         fused = FusedDecoder(model)
         cache = fused.cache(max_rows=8)
-        cache.add([layer.keys for layer in out.cache.layers], [layer.values for layer in out.cache.layers], lengths)
-        got = fused.step(nxt, cache)
-        expected = [model(input_ids=torch.cat([p, nxt[j:j + 1]])[None], logits_to_keep=1).logits[0, -1]
-                    for j, p in enumerate(prompts)]
-    assert cache.lengths.tolist() == [n + 1 for n in lengths]
-    for j in range(3):
-        torch.testing.assert_close(got[j], expected[j], rtol=1e-4, atol=2e-4)
-        assert int(got[j].argmax()) == int(expected[j].argmax())
+        running, first = fused.step(torch.zeros(0, dtype=torch.long), cache, prompts[:1])
+        assert running.shape[0] == 0 and cache.lengths.tolist() == [9]
+        nxt = [int(first[0].argmax())]
+        running, first = fused.step(torch.tensor(nxt), cache, prompts[1:])  # one running row, two newcomers
+        assert cache.lengths.tolist() == [10, 140, 31]
+        got = [running[0], first[0], first[1]]
+        expected = [reference(prompts[0] + nxt), reference(prompts[1]), reference(prompts[2])]
+        nxt2 = torch.tensor([int(g.argmax()) for g in got])
+        step, none = fused.step(nxt2, cache)
+        assert none.shape[0] == 0 and cache.lengths.tolist() == [11, 141, 32]
+        expected_step = [reference(p + ([nxt[0]] if j == 0 else []) + [int(nxt2[j])]) for j, p in enumerate(prompts)]
+    for g, e in zip([*got, *step], [*expected, *expected_step], strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=2e-4)
+        assert int(g.argmax()) == int(e.argmax())
