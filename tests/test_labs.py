@@ -19,8 +19,9 @@ IN_THE_ROOM = ("01", "02", "04", "05")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "labs"
 # Parameters a test run shrinks, in the lab's own parameters cell (its first code cell), so every cell and branch
 # still runs at a fraction of the load. Lab 3: both rounds (stacks alternating) and both concurrency levels stay;
-# one request per client and shorter replies cut its sweep, the bulk of its ~150 s.
-SMALLER = {"03": {"REQUESTS_PER_CLIENT": "1", "MAX_TOKENS": "12"}}
+# one request per client and shorter replies cut its sweep, the bulk of its ~150 s. Lab 6: its three loads
+# (base, adapter, mixed) send one batch of four each instead of 16 requests, most of its ~90 s.
+SMALLER = {"03": {"REQUESTS_PER_CLIENT": "1", "MAX_TOKENS": "12"}, "06": {"REQUESTS": "4"}}
 
 
 def with_parameters(nb: nbformat.NotebookNode, values: dict[str, str]) -> None:
@@ -69,10 +70,19 @@ def test_notebook_executes_end_to_end(path: Path, nim_optimized, triton_tuned, t
     nbformat.write(nb, ARTIFACTS / path.name)
     print(f"{path.name}: {elapsed:.0f} s")
     assert os.environ["NIM_URL"].startswith("http://127.0.0.1:")
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     if lab == "03":  # every point of the sweep was measured without a failed request: 2 rounds x 2 levels x 3 stacks
-        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
         points = [line for line in text.splitlines() if line.startswith("round ")]
         assert len(points) == 12 and all(line.endswith("errors 0") for line in points), text[-2000:]
         # and the lab's point holds at the small load: no batching and fp32 cost the untuned stack most of its speed
         ratio = float(re.search(r"untuned / NIM = ([\d.]+)x", text).group(1))
         assert ratio < 0.6, text[-2000:]  # measured 0.21 at these parameters and at the lab's own (2026-12-01)
+    if lab == "06":  # the adapter was served as trained, both broken copies refused, each load without an error
+        from nimlab.lora.tasks import ACME
+
+        adapter, base = re.search(r"house style: adapter (\d+)/\d+, base (\d+)/", text).groups()
+        assert int(adapter) >= len(ACME.held_out) - 1 and int(base) == 0, text[-2500:]  # as tests/lora asks
+        assert "'acme-rank-64' not loaded" in text and "'acme-wrong-base' not loaded" in text, text[-2500:]
+        assert "404 for the broken adapter:" in text and "still serving acme: [ACME]" in text, text[-2500:]
+        rows = [line for line in text.splitlines() if line.startswith(("| base only |", "| adapter only |", "| mixed |"))]
+        assert len(rows) == 3 and all(line.split("|")[4].strip() == "0" for line in rows), text[-2500:]

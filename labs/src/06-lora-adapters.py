@@ -38,6 +38,7 @@ from nimlab import labkit
 from nimlab.lora.tasks import ACME
 
 ADAPTERS = labkit.adapters_dir()
+REQUESTS = 16  # per load in section 6 (four at a time); more gives steadier figures, fewer a quicker run
 print("stack:", labkit.stack(), "| adapters folder (NIM_PEFT_SOURCE):", ADAPTERS)
 print("the house style to teach:", ACME.rule)
 print(len(ACME.examples), "training examples, for instance:", ACME.examples[0])
@@ -160,13 +161,13 @@ if running is not None:
 # ## 6. What adapters cost at serving time
 #
 # Same load three ways on the LoRA-enabled NIM: base requests only, adapter requests only, and half and
-# half (mixed batches). Bounded: 16 requests, 4 at a time, 32 tokens each.
+# half (mixed batches). Bounded: `REQUESTS` requests (16, set in the first cell), 4 at a time, 32 tokens each.
 
 # %%
 from nimlab.bench import report
 
 if running is not None:
-    runs = [labkit.measure(LORA, label, concurrency=4, requests=16, model=model).stats
+    runs = [labkit.measure(LORA, label, concurrency=4, requests=REQUESTS, model=model).stats
             for label, model in (("base only", BASE), ("adapter only", "acme"), ("mixed", [BASE, "acme"]))]
     print(report.table(runs))
     print("\n".join(report.ratios(runs, baseline="base only")))
