@@ -58,18 +58,21 @@ def _w8a8(x: torch.Tensor, qweight_t: torch.Tensor | None, weight_scale: torch.T
 
     With a packed weight (`pack`) the product runs in oneDNN on weights laid out once for this CPU; the
     activation goes in as uint8 with zero point 128, which gives the same exact integer sums."""
-    rows = x.reshape(-1, x.shape[-1]).to(torch.float32)
-    scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / QMAX
+    rows = x.reshape(-1, x.shape[-1])
+    if rows.dtype != torch.float32:
+        rows = rows.to(torch.float32)
+    scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-8).div_(QMAX)
+    # |rows / scale| <= 127 by construction, so no clamp: every op saved runs 121 times a decode step
     if packed is not None:
-        q = torch.round(rows / scale).add_(128).to(torch.uint8)  # |rows / scale| <= 127 by construction
+        q = torch.round(rows / scale).add_(128).to(torch.uint8)
         acc = torch.ops.onednn.qlinear_pointwise.tensor(
             q, _ONE, _ZERO_POINT, packed, *_unit_scales(weight_scale.shape[0]), None, 1.0, 0, torch.float32,
             "none", [], "")
         out = acc.mul_(scale).mul_(weight_scale)
     else:
         assert qweight_t is not None
-        q = torch.round(rows / scale).clamp_(-QMAX, QMAX).to(torch.int8)
-        out = torch._int_mm(q, qweight_t).to(torch.float32).mul_(scale).mul_(weight_scale)
+        q = torch.round(rows / scale).to(torch.int8)
+        out = torch.mul(torch._int_mm(q, qweight_t), scale * weight_scale)  # int32 * fp32 -> fp32, one pass
     if bias is not None:
         out.add_(bias)
     return out
