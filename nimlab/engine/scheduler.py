@@ -197,7 +197,8 @@ class Engine:
         self.tokenizer = loaded.tokenizer
         self.max_num_seqs = max_num_seqs
         self.static_batching = static_batching
-        # the optimized engine's KV cache: written in place; the generic one concatenates at every step
+        # the model's forward with its KV cache written in place (a native engine once it serves adapters); the
+        # generic engine's cache concatenates at every step
         self.preallocated_kv = preallocated_kv
         self._layers: list[_PreallocatedLayer] | None = None
         # the native engine's decode step (fused.py): slots instead of a padded cache; default with preallocated_kv

@@ -42,8 +42,9 @@ class Runtime:
     # False keeps a runnable profile out of automatic selection: it runs only when NIM_MODEL_PROFILE names it
     # (for experiments with a manifest of your own; the packaged profiles all take part in selection).
     auto_select: bool = True
-    # the KV cache written in place with headroom (the optimized engine) or grown by copying at every
-    # step (the generic one): part of what makes one engine faster than the other at the same batch size
+    # the native engine (true: the fused decode step over a KV cache in blocks, nimlab/engine/fused.py) or
+    # transformers' own forward over a cache grown by copying at every step (false, the generic one): what
+    # makes one engine faster than the other at the same batch size; the key keeps its first name
     preallocated_kv: bool = False
 
     @property

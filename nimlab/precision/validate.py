@@ -91,7 +91,9 @@ def validate(candidate: str = "int8", reference: str = "fp32", *, cache_dir: Pat
     thresholds = thresholds or Thresholds()
     progress(f"loading {reference} (reference) and {candidate} (candidate)")
     models = {name: load_model(name, cache_dir=cache_dir or default_cache()) for name in (reference, candidate)}
-    engines = {name: Engine(m, max_num_seqs=concurrency, kv_capacity_tokens=16384) for name, m in models.items()}
+    # the native engine, as the NIM's native profiles of each precision run it (fused step where it applies)
+    engines = {name: Engine(m, max_num_seqs=concurrency, kv_capacity_tokens=16384, preallocated_kv=True)
+               for name, m in models.items()}
     for e in engines.values():
         e.start()
     try:

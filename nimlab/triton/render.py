@@ -34,7 +34,8 @@ KNOBS: dict[str, str] = {
     "batching_strategy": "inflight_fused_batching (continuous batching) or V1 (static batching: no request "
                          "joins a running batch)",
     "precision": "the engine's precision: fp32, or int8 (W8A8, the course NIM's optimized profile)",
-    "preallocated_kv": "true: the KV cache is written in place (as the NIM's optimized engine); false: grown by copying",
+    "preallocated_kv": "true: the native engine (fused decode step, KV cache in blocks, as the NIM's optimized "
+                       "profiles); false: transformers' forward with a KV cache grown by copying",
     "max_num_seqs": "the engine's in-flight batch cap",
     "kv_cache_tokens": "the engine's KV pool, in tokens",
     "max_queue_size": "requests the engine queues before answering rate_limit_exceeded",

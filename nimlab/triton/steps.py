@@ -40,7 +40,7 @@ class EngineSettings:
     engine_threads: int = 1  # torch intra-op threads, as the course NIM's profiles set them
     cache_dir: Path | None = None
     precision: str = "fp32"  # the engine you "build": fp32, or int8 like the NIM's optimized profile
-    preallocated_kv: bool = False  # KV cache written in place (the NIM's optimized engine) or grown by copying
+    preallocated_kv: bool = False  # the native engine (fused step, KV in blocks) or transformers' forward
 
     @property
     def static_batching(self) -> bool:
