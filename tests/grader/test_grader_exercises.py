@@ -229,3 +229,18 @@ def test_ex5_hard_coded_key_fails_the_environment_test(tmp_path):
     assert hard != ref
     ex = grade_one(tmp_path / "hard", "05", hard)
     assert not next(t for t in ex.tests if t.name == "NGC_API_KEY taken from the environment").passed
+
+
+def test_the_2x_style_manifest_runs_the_packaged_engines():
+    """Exercise 4's healthy NIM 2.x case differs from the packaged NIM only in names and ids: if its runtime
+    drifted (say, another engine), it would be slower than the baseline and graded 'slow' for the wrong reason."""
+    from nimlab.grader.resources import MANIFEST_2X
+    from nimlab.nim.manifest import load_manifest
+
+    packaged = {tuple(sorted(p.tags.items())): p for p in load_manifest().profiles if p.runtime is not None}
+    twox = load_manifest(MANIFEST_2X).profiles
+    assert twox and all(p.name.startswith("vllm-") for p in twox)
+    for p in twox:
+        twin = packaged.get(tuple(sorted(p.tags.items())))
+        assert twin is not None, f"{p.name}: no packaged profile has its tags"
+        assert (p.runtime, p.requires) == (twin.runtime, twin.requires), f"{p.name} runs differently from {twin.name}"
