@@ -1,8 +1,9 @@
 """The engine: one thread that owns the model and runs an iteration-level (in-flight) batching loop.
 
-Each loop iteration admits waiting requests while a sequence slot and KV-pool room exist, prefills the
-newcomers together, then runs one decode step over every active sequence. Finished sequences leave the
-batch at once, so a short request never waits for a long one.
+Each loop iteration admits waiting requests while a sequence slot and KV-pool room exist, then runs one step
+over every active sequence. The native engine (`preallocated_kv`, fused.py) puts the newcomers' prompts inside
+that step; the generic one prefills them in a pass of their own first. Finished sequences leave the batch at
+once, so a short request never waits for a long one.
 
 `static_batching=True` is TensorRT-LLM's `V1` batching strategy: a batch is admitted only when the engine
 is empty and runs until its last sequence finishes (no admission mid-batch). `max_num_seqs=1` runs one
