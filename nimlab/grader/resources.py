@@ -87,9 +87,10 @@ def _truth(kind: str, url: str, manifest: Manifest) -> tuple[str, str]:
 def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
     """The resource map for exercise 4's cases, after verifying each target's ground truth.
 
-    The baseline is what the healthy optimized NIM sustains with the README's probe while a second probe runs
-    on the 2.x-style NIM (the load of two graders at once, as `grade_batch` runs them): the lowest of `rounds`,
-    so a healthy NIM probed alone, or beside one other probe, clears 60% of it.
+    The baseline is what the healthy optimized NIM sustains with the README's probe while a second probe runs,
+    on the 2.x-style NIM or on the same NIM (two graders at once, as `grade_batch` runs them, may probe one NIM
+    together, and then share its batch): the lowest over `rounds`, so a healthy NIM probed alone, or beside one
+    other probe, clears 60% of it.
     """
     urls = {k: v.rstrip("/") for k, v in urls.items()}
     manifests = {k: load_manifest(MANIFEST_2X) if k == "twox" else load_manifest() for k in CASES}
@@ -98,18 +99,20 @@ def describe(urls: dict[str, str], rounds: int = 2) -> dict[str, Any]:
         raise ServiceError(f"the 'serial' NIM runs {truth['serial'][1]}, the optimized one {truth['optimized'][1]}",
                            hint="start both on the same machine without NIM_MODEL_PROFILE")
     probe_tok_s(urls["optimized"], 2, 4)  # warm the streaming path once
-    pairs = []
+    samples: list[float] = []  # the optimized NIM's probe under each load two graders can put on it
+    best = 0.0
     for _ in range(rounds):
-        got: dict[str, float] = {}
-        threads = [threading.Thread(target=lambda k=k, got=got: got.__setitem__(k, probe_tok_s(urls[k])))
-                   for k in ("optimized", "twox")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        pairs.append(got)
-    baseline = min(p["optimized"] for p in pairs)
-    best = max(max(p.values()) for p in pairs)
+        for beside in ("twox", "optimized"):  # a probe on another NIM, or a second probe on the same one
+            got: list[float] = [0.0, 0.0]
+            threads = [threading.Thread(target=lambda i=i, k=k, got=got: got.__setitem__(i, probe_tok_s(urls[k])))
+                       for i, k in enumerate(("optimized", beside))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            samples.extend(got if beside == "optimized" else got[:1])
+            best = max(best, *got)
+    baseline = min(samples)
     if baseline <= 0:
         raise ServiceError(f"the optimized course NIM at {urls['optimized']} streamed no tokens to the probe",
                            hint="read its log (nimlab lab logs) and try again")
