@@ -143,14 +143,14 @@ class BlockCache:
             self.keys[layer][b][row, :, :, : hi - lo] = key[:, lo:hi].transpose(-1, -2)
             self.values[layer][b][row, :, : hi - lo] = value[:, lo:hi]
 
-    def placement(self, rows: int) -> list[tuple[int, torch.Tensor | None, torch.Tensor]]:
-        """Where the next token of rows 0..rows-1 goes, worked out once per step for every layer: (block, rows or
-        None for all of them, offset in the block per row)."""
+    def placement(self, rows: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+        """Where the next token of rows 0..rows-1 goes, worked out once per step for every layer (not once per
+        layer): (block, the rows in it, offset in the block per row)."""
         positions = self.lengths[:rows]
         first, last = int(positions.min()) // BLOCK, int(positions.max()) // BLOCK
         if first == last:
-            return [(first, None, positions - first * BLOCK)]
-        out: list[tuple[int, torch.Tensor | None, torch.Tensor]] = []
+            return [(first, torch.arange(rows), positions - first * BLOCK)]
+        out: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         for b in range(first, last + 1):
             rows = (positions // BLOCK == b).nonzero().flatten()
             if rows.numel():
@@ -158,13 +158,12 @@ class BlockCache:
         return out
 
     def write(self, layer: int, key: torch.Tensor, value: torch.Tensor,
-              placement: list[tuple[int, torch.Tensor | None, torch.Tensor]]) -> None:
+              placement: list[tuple[int, torch.Tensor, torch.Tensor]]) -> None:
         """Each row's new token ([B, Hkv, D]) at its next position."""
         for b, rows, offsets in placement:
-            k, v = (key, value) if rows is None else (key[rows], value[rows])
-            index = torch.arange(key.shape[0]) if rows is None else rows
-            self.keys[layer][b][index, :, :, offsets] = k
-            self.values[layer][b][index, :, offsets] = v
+            k, v = (key, value) if len(placement) == 1 else (key[rows], value[rows])
+            self.keys[layer][b][rows, :, :, offsets] = k
+            self.values[layer][b][rows, :, offsets] = v
 
     def keep(self, rows: list[int]) -> None:
         """Keep only these rows, in this order, moved to the front (whole blocks move, zeros included)."""
